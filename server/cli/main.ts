@@ -1,0 +1,318 @@
+#!/usr/bin/env node
+/**
+ * `netboot`: the one command. `serve` runs the server; every other command talks to
+ * a running server's admin API, except `--local` token and audit commands, which
+ * open the database directly on the server host (to bootstrap the first token, or
+ * to audit a stopped server).
+ */
+import { existsSync, readFileSync } from 'node:fs'
+import { userInfo } from 'node:os'
+import { Command, CommanderError, Option } from 'commander'
+import { isNetbootError, NetbootError } from '../errors.js'
+import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from '../config/load.js'
+import { createLogger } from '../log.js'
+import { startServer } from '../serve.js'
+import { SqliteStore } from '../store/sqlite/sqlite-store.js'
+import type { AdminToken, AuditEntry, AuditVerdict, ImportResult, Store } from '../store/store.js'
+import type { Group, Node, NodeChanges } from '../inventory/model.js'
+import { compressHostlist } from '../inventory/hostlist.js'
+import { roleNames, type Role } from '../auth/roles.js'
+import { createAdminToken } from '../http/admin/tokens.js'
+import { version } from '../version.js'
+import { ApiClient } from './client.js'
+import { table } from './table.js'
+
+interface GlobalOpts { config?: string; url?: string; token?: string; json?: boolean }
+
+const program = new Command()
+  .name('netboot')
+  .description('Network-boot appliance for bare-metal clusters: DHCP, TFTP, iPXE, images, cloud-init, TPM attestation.')
+  .version(version)
+  .option('-c, --config <file>', `configuration file (env NETBOOT_CONFIG; default ${DEFAULT_CONFIG_PATH} when it exists)`)
+  .option('--url <url>', 'admin API URL (env NETBOOT_URL; default from the config: admin.url or http://admin.listen:admin.port)')
+  .option('--token <token>', 'admin token (env NETBOOT_TOKEN, preferred: a flag shows in ps)')
+  .option('--json', 'print JSON for scripts instead of tables')
+  .showHelpAfterError('(add --help for usage)')
+  .addHelpText('after', `
+Examples:
+  netboot serve -c /etc/netboot/netboot.yaml
+  netboot token create --local alice --role admin      # first token, on the server host
+  export NETBOOT_TOKEN=nbt_…
+  netboot group add compute
+  netboot node import nodes.yaml
+  netboot node list 'nid[001-004]'
+  netboot node set 'nid[001-004]' --add-group gpu
+  netboot audit list --action node`)
+
+const g = (): GlobalOpts => program.opts<GlobalOpts>()
+
+function config (): LoadedConfig {
+  const path = g().config ?? process.env.NETBOOT_CONFIG ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined)
+  return loadConfig(path)
+}
+
+function api (): ApiClient {
+  let url = g().url ?? process.env.NETBOOT_URL
+  let token = g().token ?? process.env.NETBOOT_TOKEN
+  if (url === undefined || token === undefined) {
+    const c = config()
+    url ??= c.adminUrl
+    token ??= c.config.admin.token
+  }
+  return new ApiClient(url.replace(/\/+$/, ''), token)
+}
+
+async function withLocalStore<T> (f: (s: Store) => Promise<T>): Promise<T> {
+  const c = config()
+  const store = SqliteStore.open(c.dbPath, { synchronous: c.config.database.synchronous })
+  try { return await f(store) } finally { await store.close() }
+}
+
+const localActor = (): { kind: 'system'; id: string; name: string } => ({ kind: 'system', id: 'cli-local', name: `${userInfo().username}@local` })
+
+function out (data: unknown, human: () => string): void {
+  process.stdout.write((g().json === true ? JSON.stringify(data, null, 2) : human()) + '\n')
+}
+
+const enc = encodeURIComponent
+
+// ---- serve ----------------------------------------------------------------
+
+program.command('serve')
+  .description('run the server: admin API, node HTTP (and DHCP/TFTP as they are enabled)')
+  .action(async () => {
+    const loaded = config()
+    const log = createLogger(loaded.config.log.level)
+    const running = await startServer(loaded, log)
+    let stopping = false
+    const stop = (sig: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal: sig }, 'shutting down')
+      running.close().then(() => process.exit(0), (e: unknown) => { log.error({ err: e }, 'shutdown failed'); process.exit(1) })
+    }
+    process.on('SIGTERM', () => stop('SIGTERM'))
+    process.on('SIGINT', () => stop('SIGINT'))
+  })
+
+program.command('config')
+  .description('check the configuration file and print it with defaults filled in')
+  .argument('[action]', "'check' (the default)", 'check')
+  .action((_action: string) => {
+    const c = config()
+    const shown = { ...c.config, admin: { ...c.config.admin, ...(c.config.admin.token !== undefined ? { token: '[redacted]' } : {}) } }
+    out({ source: c.source, config: shown, database: c.dbPath, publicUrl: c.publicUrl, adminUrl: c.adminUrl },
+      () => `${c.source}: ok\ndatabase  ${c.dbPath}\nnode URL  ${c.publicUrl}\nadmin URL ${c.adminUrl}`)
+  })
+
+// ---- nodes ----------------------------------------------------------------
+
+const node = program.command('node').description('the node inventory (names accept host ranges like nid[001-009])')
+
+const nodeRows = (nodes: readonly Node[]): string => table(
+  ['NAME', 'XNAME', 'NID', 'GROUPS', 'MAC', 'IP', 'BMC_MAC', 'BMC_IP'],
+  nodes.map((n) => [n.name, n.xname, n.nid, n.groups.join(','), n.interfaces.map((i) => i.mac).join(','), n.interfaces.map((i) => i.ip ?? '').filter(Boolean).join(','), n.bmcMac, n.bmcIp]))
+
+node.command('import')
+  .description('import a nodes.yaml (OpenCHAMI flat or interfaces form); all or nothing')
+  .argument('<file>', "the file, or '-' for standard input")
+  .option('--create-groups', 'create groups the file names that do not exist yet')
+  .action(async (file: string, o: { createGroups?: boolean }) => {
+    const document = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8')
+    const r = await api().request<ImportResult>('POST', '/api/v1/nodes/import', { document, source: file === '-' ? 'stdin' : file, createGroups: o.createGroups === true })
+    out(r, () => [
+      `created ${r.created.length}${r.created.length > 0 ? ` (${compressHostlist(r.created)})` : ''}`,
+      `updated ${r.updated.length}${r.updated.length > 0 ? ` (${compressHostlist(r.updated)})` : ''}`,
+      `unchanged ${r.unchanged.length}`,
+      ...(r.groupsCreated.length > 0 ? [`groups created: ${r.groupsCreated.join(', ')}`] : []),
+    ].join('\n'))
+  })
+
+node.command('list')
+  .description('list nodes')
+  .argument('[range]', 'names or a host range')
+  .option('-g, --group <group>', 'only members of this group')
+  .action(async (range: string | undefined, o: { group?: string }) => {
+    const q = new URLSearchParams({ ...(range !== undefined ? { select: range } : {}), ...(o.group !== undefined ? { group: o.group } : {}) })
+    const r = await api().request<{ nodes: Node[] }>('GET', `/api/v1/nodes${q.size > 0 ? `?${q.toString()}` : ''}`)
+    out(r.nodes, () => nodeRows(r.nodes))
+  })
+
+node.command('show')
+  .description('show one node')
+  .argument('<name>')
+  .action(async (name: string) => {
+    const n = await api().request<Node>('GET', `/api/v1/nodes/${enc(name)}`)
+    out(n, () => [
+      `name        ${n.name}`, `xname       ${n.xname ?? '-'}`, `nid         ${n.nid ?? '-'}`, `groups      ${n.groups.join(', ') || '-'}`,
+      ...n.interfaces.map((i, k) => `interface ${k} ${i.mac}  ${i.ip ?? '-'}${i.network !== undefined ? `  (${i.network})` : ''}`),
+      `bmc         ${n.bmcMac ?? '-'}  ${n.bmcIp ?? '-'}`, `created     ${n.createdAt}`, `updated     ${n.updatedAt}`,
+    ].join('\n'))
+  })
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
+
+node.command('add')
+  .description('add one node')
+  .argument('<name>')
+  .option('--mac <mac>', 'boot interface MAC (repeatable, pairs with --ip in order)', collect)
+  .option('--ip <ip>', 'reserved IPv4 for the interface (repeatable)', collect)
+  .option('--xname <xname>').option('--nid <n>', 'node id', (v) => Number(v))
+  .option('-g, --group <group>', 'group (repeatable)', collect)
+  .option('--bmc-mac <mac>').option('--bmc-ip <ip>')
+  .action(async (name: string, o: { mac?: string[]; ip?: string[]; xname?: string; nid?: number; group?: string[]; bmcMac?: string; bmcIp?: string }) => {
+    const macs = o.mac ?? []
+    if ((o.ip ?? []).length > macs.length) throw new NetbootError('BAD_REQUEST', 'each --ip needs a --mac')
+    const n = await api().request<Node>('POST', '/api/v1/nodes', {
+      name,
+      interfaces: macs.map((mac, i) => ({ mac, ...(o.ip?.[i] !== undefined ? { ip: o.ip[i] } : {}) })),
+      groups: o.group ?? [],
+      ...(o.xname !== undefined ? { xname: o.xname } : {}),
+      ...(o.nid !== undefined ? { nid: o.nid } : {}),
+      ...(o.bmcMac !== undefined ? { bmcMac: o.bmcMac } : {}),
+      ...(o.bmcIp !== undefined ? { bmcIp: o.bmcIp } : {}),
+    })
+    out(n, () => nodeRows([n]))
+  })
+
+node.command('set')
+  .description("change nodes; a range changes every node in it, in one transaction ('none' clears a field)")
+  .argument('<range>')
+  .option('--xname <xname>').option('--nid <n>')
+  .option('--groups <list>', 'replace the group list (comma-separated)')
+  .option('--add-group <group>', 'add to a group (repeatable)', collect)
+  .option('--remove-group <group>', 'remove from a group (repeatable)', collect)
+  .option('--bmc-mac <mac>').option('--bmc-ip <ip>')
+  .option('--mac <mac>', 'replace the interfaces with these MACs (repeatable; with --ip)', collect)
+  .option('--ip <ip>', 'IPv4 for the matching --mac', collect)
+  .action(async (range: string, o: Record<string, string | string[] | undefined>) => {
+    const clear = <T>(v: string | undefined, f: (s: string) => T): T | null | undefined => (v === undefined ? undefined : v === 'none' ? null : f(v))
+    const changes: Record<string, unknown> = {
+      xname: clear(o.xname as string | undefined, (s) => s),
+      nid: clear(o.nid as string | undefined, Number),
+      bmcMac: clear(o.bmcMac as string | undefined, (s) => s),
+      bmcIp: clear(o.bmcIp as string | undefined, (s) => s),
+      groups: o.groups === undefined ? undefined : collect(o.groups as string),
+      addGroups: o.addGroup,
+      removeGroups: o.removeGroup,
+      interfaces: o.mac === undefined ? undefined : (o.mac as string[]).map((mac, i) => ({ mac, ...((o.ip as string[] | undefined)?.[i] !== undefined ? { ip: (o.ip as string[])[i] } : {}) })),
+    }
+    const body = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as NodeChanges
+    if (Object.keys(body).length === 0) throw new NetbootError('BAD_REQUEST', 'nothing to change: give at least one option (see netboot node set --help)')
+    const r = await api().request<{ nodes: Node[] }>('PATCH', `/api/v1/nodes/${enc(range)}`, body)
+    out(r.nodes, () => nodeRows(r.nodes))
+  })
+
+node.command('rm')
+  .description('remove nodes (their TPM identities and leases go with them)')
+  .argument('<range>')
+  .action(async (range: string) => {
+    const r = await api().request<{ deleted: string[] }>('DELETE', `/api/v1/nodes/${enc(range)}`)
+    out(r, () => `removed ${r.deleted.length} (${compressHostlist(r.deleted)})`)
+  })
+
+// ---- groups ---------------------------------------------------------------
+
+const group = program.command('group').description('node groups')
+const groupRows = (gs: readonly Group[]): string => table(['NAME', 'MEMBERS', 'DESCRIPTION'], gs.map((x) => [x.name, x.members, x.description]))
+
+group.command('list').description('list groups').action(async () => {
+  const r = await api().request<{ groups: Group[] }>('GET', '/api/v1/groups')
+  out(r.groups, () => groupRows(r.groups))
+})
+group.command('show').argument('<name>').description('show a group and its members').action(async (name: string) => {
+  const c = api()
+  const grp = await c.request<Group>('GET', `/api/v1/groups/${enc(name)}`)
+  const members = await c.request<{ nodes: Node[] }>('GET', `/api/v1/nodes?group=${enc(name)}`)
+  out({ ...grp, nodes: members.nodes.map((n) => n.name) }, () =>
+    `name         ${grp.name}\ndescription  ${grp.description || '-'}\nmembers      ${grp.members} ${compressHostlist(members.nodes.map((n) => n.name))}`)
+})
+group.command('add').argument('<name>').option('-d, --description <text>', '', '').description('create a group')
+  .action(async (name: string, o: { description: string }) => {
+    const r = await api().request<Group>('POST', '/api/v1/groups', { name, description: o.description })
+    out(r, () => groupRows([r]))
+  })
+group.command('set').argument('<name>').requiredOption('-d, --description <text>').description('change a group')
+  .action(async (name: string, o: { description: string }) => {
+    const r = await api().request<Group>('PATCH', `/api/v1/groups/${enc(name)}`, { description: o.description })
+    out(r, () => groupRows([r]))
+  })
+group.command('rm').argument('<name>').option('--force', 'also remove the memberships of its nodes').description('remove a group')
+  .action(async (name: string, o: { force?: boolean }) => {
+    await api().request('DELETE', `/api/v1/groups/${enc(name)}?force=${o.force === true}`)
+    out({ deleted: name }, () => `removed group ${name}`)
+  })
+
+// ---- tokens ---------------------------------------------------------------
+
+const token = program.command('token').description('admin API tokens (stored hashed; the value is shown once)')
+const tokenRows = (ts: readonly AdminToken[]): string => table(['ID', 'NAME', 'ROLE', 'CREATED', 'EXPIRES', 'LAST_USED', 'REVOKED'],
+  ts.map((t) => [t.id, t.name, t.role, t.createdAt, t.expiresAt, t.lastUsedAt, t.revokedAt]))
+const localOpt = (): Option => new Option('--local', 'open the database directly (on the server host; bootstraps the first token)')
+
+token.command('create')
+  .description('create a token and print its value (once)')
+  .argument('<name>', 'who or what will use it')
+  .addOption(new Option('-r, --role <role>', 'what it may do').choices(roleNames).default('admin'))
+  .option('--expires-days <n>', 'expire after N days', (v) => Number(v))
+  .addOption(localOpt())
+  .action(async (name: string, o: { role: Role; expiresDays?: number; local?: boolean }) => {
+    const req = { name, role: o.role, ...(o.expiresDays !== undefined ? { expiresInDays: o.expiresDays } : {}) }
+    const r = o.local === true
+      ? await withLocalStore(async (s) => await createAdminToken(s, req, localActor()))
+      : await api().request<{ token: AdminToken; value: string }>('POST', '/api/v1/tokens', req)
+    out(r, () => `${r.value}\n\n(token ${r.token.id}, role ${r.token.role}; shown once: store it now, e.g. export NETBOOT_TOKEN=…)`)
+  })
+token.command('list').description('list tokens').addOption(localOpt()).action(async (o: { local?: boolean }) => {
+  const ts = o.local === true ? await withLocalStore(async (s) => await s.listTokens()) : (await api().request<{ tokens: AdminToken[] }>('GET', '/api/v1/tokens')).tokens
+  out(ts, () => tokenRows(ts))
+})
+token.command('revoke').argument('<id>').description('revoke a token').addOption(localOpt()).action(async (id: string, o: { local?: boolean }) => {
+  const t = o.local === true ? await withLocalStore(async (s) => await s.revokeToken(id, localActor())) : await api().request<AdminToken>('DELETE', `/api/v1/tokens/${enc(id)}`)
+  out(t, () => `revoked ${t.id} (${t.name})`)
+})
+
+// ---- audit ----------------------------------------------------------------
+
+const audit = program.command('audit').description('the append-only, hash-chained audit log')
+audit.command('list')
+  .description('list entries, oldest first')
+  .option('--after <seq>', 'entries after this sequence number', (v) => Number(v))
+  .option('-n, --limit <n>', 'at most this many', (v) => Number(v), 100)
+  .option('--action <action>', "an action or its prefix (e.g. 'node' or 'node.update')")
+  .option('--target <target>', 'entries about this target')
+  .addOption(localOpt())
+  .action(async (o: { after?: number; limit: number; action?: string; target?: string; local?: boolean }) => {
+    const q = { limit: o.limit, ...(o.after !== undefined ? { afterSeq: o.after } : {}), ...(o.action !== undefined ? { action: o.action } : {}), ...(o.target !== undefined ? { target: o.target } : {}) }
+    const entries = o.local === true
+      ? await withLocalStore(async (s) => await s.listAudit(q))
+      : (await api().request<{ entries: AuditEntry[] }>('GET', `/api/v1/audit?${new URLSearchParams(Object.entries({ limit: o.limit, after: o.after, action: o.action, target: o.target }).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)] as [string, string])).toString()}`)).entries
+    out(entries, () => table(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME', 'DETAIL'],
+      entries.map((e) => [e.seq, e.time, e.actor.name ?? e.actor.id, e.action, e.target, e.outcome, JSON.stringify(e.detail).slice(0, 80)])))
+  })
+audit.command('verify')
+  .description('verify the hash chain; exits 1 if any entry was edited, removed or reordered')
+  .addOption(localOpt())
+  .action(async (o: { local?: boolean }) => {
+    const v = o.local === true ? await withLocalStore(async (s) => await s.verifyAudit()) : await api().request<AuditVerdict>('GET', '/api/v1/audit/verify')
+    out(v, () => (v.ok ? `audit log ok: ${v.entries} entries verified` : `audit log BROKEN at entry ${v.brokenAt ?? '?'}: ${v.reason ?? ''}`))
+    if (!v.ok) process.exitCode = 1
+  })
+
+// ---- run ------------------------------------------------------------------
+
+program.exitOverride()
+try {
+  await program.parseAsync(process.argv)
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? 0 : 2)
+  }
+  if (isNetbootError(e)) {
+    process.stderr.write(`netboot: ${e.code}: ${e.message}\n`)
+    for (const d of e.details) process.stderr.write(`  ${d.where !== undefined ? `${d.where}: ` : ''}${d.message}\n`)
+    process.exit(1)
+  }
+  process.stderr.write(`netboot: ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(1)
+}

@@ -1,0 +1,80 @@
+/**
+ * The configuration schema: one typed object, validated once at start-up. The
+ * commented example `netboot.example.yaml` is its documentation; a test checks
+ * that the example loads and names every key the schema knows.
+ * Keys are snake_case, as in the YAML file.
+ */
+import { Type, type Static } from '@sinclair/typebox'
+
+const Ipv4 = Type.String({ format: 'ipv4addr', description: 'dotted-quad IPv4 address' })
+const Listen = Type.String({ format: 'ipv4addr', description: 'address to listen on' })
+
+const Subnet = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 63 }),
+  network: Type.String({ format: 'cidr', description: 'network in CIDR form, e.g. 172.16.0.0/24' }),
+  interface: Type.Optional(Type.String({ minLength: 1, description: 'local interface this subnet is on (directly attached subnets)' })),
+  pool: Type.Array(Type.String({ format: 'ipv4range', description: 'FIRST-LAST' }), { default: [] }),
+  router: Type.Optional(Ipv4),
+  dns: Type.Array(Ipv4, { default: [] }),
+  domain: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+  ntp: Type.Array(Ipv4, { default: [] }),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
+  lease_time: Type.Optional(Type.Integer({ minimum: 60, maximum: 31_536_000 })),
+}, { additionalProperties: false })
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    address: Type.Optional(Ipv4),
+    interfaces: Type.Array(Type.String({ minLength: 1, maxLength: 15 }), { default: [] }),
+    public_url: Type.Optional(Type.String({ format: 'http-url' })),
+  }, { additionalProperties: false, default: {} }),
+  http: Type.Object({
+    listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    body_limit: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+  }, { additionalProperties: false, default: {} }),
+  admin: Type.Object({
+    listen: Type.String({ format: 'ipv4addr', default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8081 }),
+    url: Type.Optional(Type.String({ format: 'http-url' })),
+    token: Type.Optional(Type.String({ minLength: 1 })),
+    metrics_public: Type.Boolean({ default: true }),
+  }, { additionalProperties: false, default: {} }),
+  data_dir: Type.String({ minLength: 1, default: '/var/lib/netboot' }),
+  database: Type.Object({
+    driver: Type.Literal('sqlite', { default: 'sqlite' }),
+    path: Type.Optional(Type.String({ minLength: 1 })),
+    synchronous: Type.Union([Type.Literal('normal'), Type.Literal('full')], { default: 'normal' }),
+  }, { additionalProperties: false, default: {} }),
+  log: Type.Object({
+    level: Type.Union([
+      Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+      Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent'),
+    ], { default: 'info' }),
+  }, { additionalProperties: false, default: {} }),
+  unknown_nodes: Type.Object({
+    action: Type.Union([Type.Literal('discover'), Type.Literal('reboot'), Type.Literal('ignore')], { default: 'discover' }),
+    lease_time: Type.Integer({ minimum: 30, maximum: 86_400, default: 300 }),
+  }, { additionalProperties: false, default: {} }),
+  dhcp: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    mode: Type.Union([Type.Literal('server'), Type.Literal('proxy')], { default: 'server' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 67 }),
+    lease_time: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600 }),
+    subnets: Type.Array(Subnet, { default: [] }),
+  }, { additionalProperties: false, default: {} }),
+  tftp: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 69 }),
+    ipxe_dir: Type.String({ minLength: 1, default: '/usr/lib/ipxe' }),
+  }, { additionalProperties: false, default: {} }),
+}, { additionalProperties: false })
+
+export type Config = Static<typeof ConfigSchema>
+export type SubnetConfig = Static<typeof Subnet>
+
+/** Environment variables override file keys: NETBOOT_<KEY>__<KEY>, e.g. NETBOOT_HTTP__PORT=9090. */
+export const ENV_PREFIX = 'NETBOOT_'
+/** Variables with this prefix that are not config keys. */
+export const ENV_RESERVED = new Set(['NETBOOT_CONFIG', 'NETBOOT_URL', 'NETBOOT_TOKEN'])

@@ -1,0 +1,89 @@
+/**
+ * The error catalogue: every error netboot reports to a person or a client has a
+ * stable code listed here. Codes never change meaning; new failures get new codes.
+ * `docs/errors.md` documents each one (a test keeps the two in step).
+ *
+ * Run-time protocol drops (a bad DHCP or TFTP packet) are not errors of this kind:
+ * they are logged with a reason and the peer, and the server keeps serving.
+ */
+
+export interface ErrorSpec {
+  /** HTTP status the admin/node API answers with. */
+  readonly status: number
+  /** One line: what happened, for the docs and for `--help`. */
+  readonly summary: string
+}
+
+export const catalogue = {
+  // configuration and input files
+  CONFIG_INVALID: { status: 500, summary: 'The configuration file is invalid; the message names the key and line.' },
+  CONFIG_NOT_FOUND: { status: 500, summary: 'The configuration file does not exist or cannot be read.' },
+  IMPORT_INVALID: { status: 400, summary: 'An import document is invalid; nothing was written. Details name each line and key.' },
+
+  // HTTP request shape
+  BAD_REQUEST: { status: 400, summary: 'The request body, query or path does not match the route schema.' },
+  NOT_FOUND: { status: 404, summary: 'No such route.' },
+  PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the configured limit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body has a content type the route does not accept.' },
+
+  // authentication and authorisation
+  AUTH_REQUIRED: { status: 401, summary: 'No bearer token was presented on an admin route.' },
+  AUTH_INVALID: { status: 401, summary: 'The bearer token is malformed, unknown or revoked.' },
+  FORBIDDEN: { status: 403, summary: "The token is valid but its role lacks the right this route needs." },
+
+  // inventory
+  NODE_NOT_FOUND: { status: 404, summary: 'No node has that name.' },
+  NODE_EXISTS: { status: 409, summary: 'A node with that name already exists.' },
+  GROUP_NOT_FOUND: { status: 404, summary: 'No group has that name.' },
+  GROUP_EXISTS: { status: 409, summary: 'A group with that name already exists.' },
+  GROUP_NOT_EMPTY: { status: 409, summary: 'The group still has member nodes; remove them or use force.' },
+  DUPLICATE_MAC: { status: 409, summary: 'A MAC address is already used by another interface.' },
+  DUPLICATE_IP: { status: 409, summary: 'An IP address is already used by another interface or BMC.' },
+  DUPLICATE_XNAME: { status: 409, summary: 'An xname is already used by another node.' },
+  DUPLICATE_NID: { status: 409, summary: 'A NID is already used by another node.' },
+  INVALID_MAC: { status: 400, summary: 'A MAC address is not six octets in a recognised spelling.' },
+  INVALID_IP: { status: 400, summary: 'An IPv4 address is not in dotted-quad form.' },
+  INVALID_XNAME: { status: 400, summary: 'An xname does not follow the x<cabinet>c<chassis>s<slot>b<bmc>n<node> form.' },
+  INVALID_NAME: { status: 400, summary: 'A node or group name is not a valid hostname label.' },
+  INVALID_HOSTLIST: { status: 400, summary: 'A host range such as nid[001-009] is malformed or too large.' },
+
+  // tokens and audit
+  TOKEN_NOT_FOUND: { status: 404, summary: 'No admin token has that id.' },
+  AUDIT_CHAIN_BROKEN: { status: 500, summary: 'The audit log hash chain does not verify: an entry was edited, removed or reordered.' },
+
+  // store and server
+  STORE_SCHEMA_TOO_NEW: { status: 500, summary: 'The database was written by a newer netboot; refusing to downgrade it.' },
+  INTERNAL: { status: 500, summary: 'An unexpected server error; the log has the details.' },
+} as const satisfies Record<string, ErrorSpec>
+
+export type ErrorCode = keyof typeof catalogue
+
+export interface ErrorDetail {
+  /** Where the problem is: a config key path, `file:line`, a field name. */
+  readonly where?: string
+  readonly message: string
+  readonly code?: ErrorCode
+}
+
+/** The one error class netboot throws on purpose. Recognise it by `code`, never by message text. */
+export class NetbootError extends Error {
+  override readonly name = 'NetbootError'
+  readonly status: number
+
+  constructor (
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: readonly ErrorDetail[] = [],
+  ) {
+    super(message)
+    this.status = catalogue[code].status
+  }
+
+  toJSON (): { error: { code: ErrorCode; message: string; details?: readonly ErrorDetail[] } } {
+    return { error: { code: this.code, message: this.message, ...(this.details.length > 0 ? { details: this.details } : {}) } }
+  }
+}
+
+export function isNetbootError (e: unknown, code?: ErrorCode): e is NetbootError {
+  return e instanceof NetbootError && (code === undefined || e.code === code)
+}

@@ -1,0 +1,27 @@
+/**
+ * The node-facing HTTP server: what booting nodes talk to (boot scripts, images,
+ * cloud-init, attestation). It carries no admin route and no admin credential.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import type { Metrics } from '../../metrics.js'
+import type { Store } from '../../store/store.js'
+import { installCommon } from '../common.js'
+
+export interface NodeAppOptions {
+  readonly store: Store
+  readonly log: Logger
+  readonly metrics: Metrics
+  readonly bodyLimit: number
+}
+
+export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: o.log.child({ server: 'node' }) as FastifyBaseLogger,
+    bodyLimit: o.bodyLimit,
+    return503OnClosing: true,
+  })
+  installCommon(app, 'node', o.metrics)
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  return app
+}

@@ -1,0 +1,512 @@
+/**
+ * The embedded store: SQLite through better-sqlite3, in WAL mode with foreign keys
+ * on. better-sqlite3 is synchronous; the methods are async only to fill the Store
+ * interface. Each public mutation is one SQLite transaction that also appends its
+ * audit entry.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { NetbootError, type ErrorCode } from '../../errors.js'
+import { compressHostlist } from '../../inventory/hostlist.js'
+import type { Actor, Group, Node, NodeChanges, NodeInterface, NodeSpec } from '../../inventory/model.js'
+import type { Role } from '../../auth/roles.js'
+import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
+import { migrations } from './migrations.js'
+import type {
+  AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
+} from '../store.js'
+
+type Db = Database.Database
+
+interface NodeRow { id: number; name: string; xname: string | null; nid: number | null; created_at: string; updated_at: string }
+interface AddressRow { node_id: number; kind: 'nic' | 'bmc'; mac: string | null; ip: string | null; network: string | null }
+interface GroupLinkRow { node_id: number; group_name: string }
+interface TokenRow {
+  id: string; name: string; role: string; secret_sha256: string; created_at: string; created_by: string
+  expires_at: string | null; revoked_at: string | null; last_used_at: string | null
+}
+interface AuditRow {
+  seq: number; time: string; actor_kind: string; actor_id: string; actor_name: string | null; action: string
+  target: string | null; outcome: string; detail: string; prev_hash: string; hash: string
+}
+
+export interface SqliteOptions {
+  /** `normal` survives a process crash (kill -9); `full` also survives power loss, at a cost per write. */
+  readonly synchronous?: 'normal' | 'full'
+}
+
+/** Token last-use times are written at most this often per token. */
+const TOUCH_INTERVAL_MS = 60_000
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite'
+  private readonly db: Db
+  private readonly touched = new Map<string, number>()
+
+  static open (path: string, opts: SqliteOptions = {}): SqliteStore {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    const db = new Database(path)
+    try {
+      db.pragma('journal_mode = WAL')
+      db.pragma('foreign_keys = ON')
+      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`)
+      db.pragma('busy_timeout = 5000')
+      migrate(db)
+    } catch (e) {
+      db.close()
+      throw e
+    }
+    return new SqliteStore(db)
+  }
+
+  private constructor (db: Db) {
+    this.db = db
+  }
+
+  /** Schema version after migrations (for `netboot status` and tests). */
+  get schemaVersion (): number {
+    return this.db.pragma('user_version', { simple: true }) as number
+  }
+
+  // ---- nodes ---------------------------------------------------------------
+
+  async listNodes (filter: NodeFilter = {}): Promise<Node[]> {
+    return this.readNodes(filter)
+  }
+
+  async getNode (name: string): Promise<Node | undefined> {
+    return this.readNodes({ names: [name] })[0]
+  }
+
+  async findNodeByMac (mac: string): Promise<Node | undefined> {
+    const row = this.db.prepare('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string } | undefined
+    return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
+  }
+
+  async findNodeByIp (ip: string): Promise<Node | undefined> {
+    const row = this.db.prepare('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.ip = ?').get(ip) as { name: string } | undefined
+    return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
+  }
+
+  async createNode (spec: NodeSpec, actor: Actor): Promise<Node> {
+    this.db.transaction(() => {
+      if (this.nodeId(spec.name) !== undefined) throw new NetbootError('NODE_EXISTS', `node '${spec.name}' already exists`)
+      this.requireGroups(spec.groups, false)
+      this.writeNode(spec, undefined, now())
+      this.appendAudit({ actor, action: 'node.create', target: spec.name, detail: { node: specDetail(spec) } })
+    })()
+    return (await this.getNode(spec.name))!
+  }
+
+  async importNodes (specs: readonly NodeSpec[], opts: { createGroups: boolean; source: string }, actor: Actor): Promise<ImportResult> {
+    const created: string[] = []
+    const updated: string[] = []
+    const unchanged: string[] = []
+    let groupsCreated: string[] = []
+    this.db.transaction(() => {
+      const t = now()
+      groupsCreated = this.requireGroups(specs.flatMap((s) => s.groups), opts.createGroups, t)
+      for (const g of groupsCreated) this.appendAudit({ actor, action: 'group.create', target: g, detail: { via: 'node.import', source: opts.source } })
+      const existing = new Map(this.readNodes({ names: specs.map((s) => s.name) }).map((n) => [n.name, n]))
+      // Free the addresses of every node being rewritten first, so nodes in one
+      // file may swap MACs or IPs without tripping over each other.
+      const del = this.db.prepare('DELETE FROM addresses WHERE node_id = ?')
+      for (const s of specs) {
+        const prev = existing.get(s.name)
+        if (prev !== undefined && !sameNode(prev, s)) del.run(this.nodeId(s.name))
+      }
+      for (const s of specs) {
+        const prev = existing.get(s.name)
+        if (prev === undefined) {
+          this.writeNode(s, undefined, t)
+          created.push(s.name)
+        } else if (sameNode(prev, s)) {
+          unchanged.push(s.name)
+        } else {
+          this.writeNode(s, this.nodeId(s.name), t)
+          updated.push(s.name)
+        }
+      }
+      this.appendAudit({
+        actor,
+        action: 'node.import',
+        target: compressHostlist(specs.map((s) => s.name)),
+        detail: { source: opts.source, created: compressHostlist(created), updated: compressHostlist(updated), unchanged: unchanged.length, groupsCreated },
+      })
+    })()
+    return { created, updated, unchanged, groupsCreated }
+  }
+
+  async updateNodes (names: readonly string[], changes: NodeChanges, actor: Actor): Promise<Node[]> {
+    this.db.transaction(() => {
+      const current = this.readNodes({ names })
+      const missing = names.filter((n) => !current.some((c) => c.name === n))
+      if (missing.length > 0) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${compressHostlist(missing)}`)
+      this.requireGroups([...(changes.groups ?? []), ...(changes.addGroups ?? [])], false)
+      const t = now()
+      for (const node of current) {
+        const next = applyChanges(node, changes)
+        this.db.prepare('DELETE FROM addresses WHERE node_id = ?').run(this.nodeId(node.name))
+        this.writeNode(next, this.nodeId(node.name), t)
+      }
+      this.appendAudit({ actor, action: 'node.update', target: compressHostlist(names), detail: { changes: { ...changes } } })
+    })()
+    return this.readNodes({ names })
+  }
+
+  async deleteNodes (names: readonly string[], actor: Actor): Promise<string[]> {
+    this.db.transaction(() => {
+      const ids = names.map((n) => [n, this.nodeId(n)] as const)
+      const missing = ids.filter(([, id]) => id === undefined).map(([n]) => n)
+      if (missing.length > 0) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${compressHostlist(missing)}`)
+      const del = this.db.prepare('DELETE FROM nodes WHERE id = ?')
+      for (const [, id] of ids) del.run(id)
+      this.appendAudit({ actor, action: 'node.delete', target: compressHostlist(names), detail: { count: names.length } })
+    })()
+    return [...names]
+  }
+
+  // ---- groups --------------------------------------------------------------
+
+  async listGroups (): Promise<Group[]> {
+    const rows = this.db.prepare(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
+      FROM groups g LEFT JOIN node_groups ng ON ng.group_name = g.name GROUP BY g.name ORDER BY g.name`).all() as GroupRowWithCount[]
+    return rows.map(toGroup)
+  }
+
+  async getGroup (name: string): Promise<Group | undefined> {
+    const row = this.db.prepare(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
+      FROM groups g LEFT JOIN node_groups ng ON ng.group_name = g.name WHERE g.name = ? GROUP BY g.name`).get(name) as GroupRowWithCount | undefined
+    return row === undefined ? undefined : toGroup(row)
+  }
+
+  async createGroup (name: string, description: string, actor: Actor): Promise<Group> {
+    this.db.transaction(() => {
+      if (this.groupExists(name)) throw new NetbootError('GROUP_EXISTS', `group '${name}' already exists`)
+      this.db.prepare('INSERT INTO groups (name, description, created_at) VALUES (?, ?, ?)').run(name, description, now())
+      this.appendAudit({ actor, action: 'group.create', target: name, detail: { description } })
+    })()
+    return (await this.getGroup(name))!
+  }
+
+  async updateGroup (name: string, changes: { description?: string }, actor: Actor): Promise<Group> {
+    this.db.transaction(() => {
+      if (!this.groupExists(name)) throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${name}`)
+      if (changes.description !== undefined) this.db.prepare('UPDATE groups SET description = ? WHERE name = ?').run(changes.description, name)
+      this.appendAudit({ actor, action: 'group.update', target: name, detail: { changes } })
+    })()
+    return (await this.getGroup(name))!
+  }
+
+  async deleteGroup (name: string, opts: { force: boolean }, actor: Actor): Promise<void> {
+    this.db.transaction(() => {
+      const g = this.db.prepare('SELECT COUNT(*) AS n FROM node_groups WHERE group_name = ?').get(name) as { n: number }
+      if (!this.groupExists(name)) throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${name}`)
+      if (g.n > 0 && !opts.force) throw new NetbootError('GROUP_NOT_EMPTY', `group '${name}' has ${g.n} member node(s); remove them first or force`)
+      this.db.prepare('DELETE FROM node_groups WHERE group_name = ?').run(name)
+      this.db.prepare('DELETE FROM groups WHERE name = ?').run(name)
+      this.appendAudit({ actor, action: 'group.delete', target: name, detail: { force: opts.force, members: g.n } })
+    })()
+  }
+
+  // ---- admin tokens --------------------------------------------------------
+
+  async createToken (tok: Omit<StoredToken, 'createdAt' | 'revokedAt' | 'lastUsedAt'>, actor: Actor): Promise<AdminToken> {
+    this.db.transaction(() => {
+      this.db.prepare(`INSERT INTO admin_tokens (id, name, role, secret_sha256, created_at, created_by, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`).run(tok.id, tok.name, tok.role, tok.secretHash, now(), tok.createdBy, tok.expiresAt ?? null)
+      this.appendAudit({ actor, action: 'token.create', target: tok.id, detail: { name: tok.name, role: tok.role, expiresAt: tok.expiresAt } })
+    })()
+    return publicToken((await this.getToken(tok.id))!)
+  }
+
+  async getToken (id: string): Promise<StoredToken | undefined> {
+    const row = this.db.prepare('SELECT * FROM admin_tokens WHERE id = ?').get(id) as TokenRow | undefined
+    return row === undefined ? undefined : toToken(row)
+  }
+
+  async listTokens (): Promise<AdminToken[]> {
+    return (this.db.prepare('SELECT * FROM admin_tokens ORDER BY created_at, id').all() as TokenRow[]).map((r) => publicToken(toToken(r)))
+  }
+
+  async revokeToken (id: string, actor: Actor): Promise<AdminToken> {
+    this.db.transaction(() => {
+      const row = this.db.prepare('SELECT revoked_at FROM admin_tokens WHERE id = ?').get(id) as { revoked_at: string | null } | undefined
+      if (row === undefined) throw new NetbootError('TOKEN_NOT_FOUND', `no such token: ${id}`)
+      if (row.revoked_at === null) this.db.prepare('UPDATE admin_tokens SET revoked_at = ? WHERE id = ?').run(now(), id)
+      this.appendAudit({ actor, action: 'token.revoke', target: id, detail: { alreadyRevoked: row.revoked_at !== null } })
+    })()
+    return publicToken((await this.getToken(id))!)
+  }
+
+  async touchToken (id: string): Promise<void> {
+    const t = Date.now()
+    if (t - (this.touched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return
+    this.touched.set(id, t)
+    this.db.prepare('UPDATE admin_tokens SET last_used_at = ? WHERE id = ?').run(new Date(t).toISOString(), id)
+  }
+
+  // ---- audit ---------------------------------------------------------------
+
+  async audit (draft: AuditDraft): Promise<AuditEntry> {
+    return this.db.transaction(() => this.appendAudit(draft))()
+  }
+
+  async listAudit (q: AuditQuery = {}): Promise<AuditEntry[]> {
+    const where: string[] = ['seq > ?']
+    const args: unknown[] = [q.afterSeq ?? 0]
+    if (q.action !== undefined) {
+      // `node` matches node.create, node.update, …; `node.create` matches itself.
+      where.push('(action = ? OR action LIKE ?)'); args.push(q.action, `${q.action}.%`)
+    }
+    if (q.target !== undefined) { where.push('target = ?'); args.push(q.target) }
+    args.push(Math.min(q.limit ?? 100, 10_000))
+    const rows = this.db.prepare(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args) as AuditRow[]
+    return rows.map(toAudit)
+  }
+
+  async verifyAudit (): Promise<AuditVerdict> {
+    const rows = this.db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>
+    return verifyChain(mapIter(rows, toAudit))
+  }
+
+  async close (): Promise<void> {
+    if (this.db.open) this.db.close()
+  }
+
+  // ---- internals (call inside a transaction) -------------------------------
+
+  private appendAudit (d: AuditDraft): AuditEntry {
+    const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    const fields = {
+      seq: (last?.seq ?? 0) + 1,
+      time: now(),
+      actor: d.actor,
+      action: d.action,
+      ...(d.target !== undefined ? { target: d.target } : {}),
+      outcome: d.outcome ?? 'ok',
+      detail: JSON.parse(JSON.stringify(d.detail ?? {})) as Record<string, unknown>,
+    }
+    const prevHash = last?.hash ?? GENESIS
+    const hash = entryHash(prevHash, fields)
+    this.db.prepare(`INSERT INTO audit_log (seq, time, actor_kind, actor_id, actor_name, action, target, outcome, detail, prev_hash, hash)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      fields.seq, fields.time, d.actor.kind, d.actor.id, d.actor.name ?? null, d.action, d.target ?? null, fields.outcome,
+      JSON.stringify(fields.detail), prevHash, hash)
+    return { ...fields, prevHash, hash }
+  }
+
+  private nodeId (name: string): number | undefined {
+    return (this.db.prepare('SELECT id FROM nodes WHERE name = ?').get(name) as { id: number } | undefined)?.id
+  }
+
+  private groupExists (name: string): boolean {
+    return this.db.prepare('SELECT 1 FROM groups WHERE name = ?').get(name) !== undefined
+  }
+
+  /** Raises GROUP_NOT_FOUND for unknown groups, or creates them; returns those created. */
+  private requireGroups (names: readonly string[], create: boolean, t = now()): string[] {
+    const missing = [...new Set(names)].filter((g) => !this.groupExists(g))
+    if (missing.length === 0) return []
+    if (!create) {
+      throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${missing.join(', ')} (create it with 'netboot group add NAME')`,
+        missing.map((g) => ({ where: g, message: 'group does not exist', code: 'GROUP_NOT_FOUND' })))
+    }
+    const ins = this.db.prepare('INSERT INTO groups (name, description, created_at) VALUES (?, \'\', ?)')
+    for (const g of missing) ins.run(g, t)
+    return missing
+  }
+
+  /** Insert (id undefined) or rewrite a node; its addresses must already be deleted when rewriting. */
+  private writeNode (s: NodeSpec, id: number | undefined, t: string): void {
+    let nodeId: number
+    try {
+      if (id === undefined) {
+        nodeId = Number(this.db.prepare('INSERT INTO nodes (name, xname, nid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(s.name, s.xname ?? null, s.nid ?? null, t, t).lastInsertRowid)
+      } else {
+        nodeId = id
+        this.db.prepare('UPDATE nodes SET xname = ?, nid = ?, updated_at = ? WHERE id = ?').run(s.xname ?? null, s.nid ?? null, t, id)
+      }
+    } catch (e) {
+      throw this.conflict(e, s)
+    }
+    this.db.prepare('DELETE FROM node_groups WHERE node_id = ?').run(nodeId)
+    const link = this.db.prepare('INSERT INTO node_groups (node_id, group_name, position) VALUES (?, ?, ?)')
+    s.groups.forEach((g, i) => link.run(nodeId, g, i))
+    const addr = this.db.prepare('INSERT INTO addresses (node_id, kind, mac, ip, network, position) VALUES (?, ?, ?, ?, ?, ?)')
+    try {
+      s.interfaces.forEach((ifc, i) => addr.run(nodeId, 'nic', ifc.mac, ifc.ip ?? null, ifc.network ?? null, i))
+      if (s.bmcMac !== undefined || s.bmcIp !== undefined) addr.run(nodeId, 'bmc', s.bmcMac ?? null, s.bmcIp ?? null, null, 0)
+    } catch (e) {
+      throw this.conflict(e, s)
+    }
+  }
+
+  /** Turns a UNIQUE violation into the catalogue code, naming the other holder. */
+  private conflict (e: unknown, s: NodeSpec): unknown {
+    if (!(e instanceof Database.SqliteError) || e.code !== 'SQLITE_CONSTRAINT_UNIQUE') return e
+    const col = /UNIQUE constraint failed: (\w+)\.(\w+)/.exec(e.message)?.slice(1).join('.')
+    const holder = (sql: string, v: unknown): string =>
+      (this.db.prepare(sql).get(v) as { name: string } | undefined)?.name ?? 'another node'
+    const byAddr = (field: 'mac' | 'ip', v: string | undefined): string =>
+      holder(`SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.${field} = ?`, v)
+    const pick = <T>(values: (T | undefined)[], sql: string): T | undefined =>
+      values.find((v) => v !== undefined && this.db.prepare(sql).get(v) !== undefined)
+    const fail = (code: ErrorCode, what: string, value: unknown, owner: string): NetbootError =>
+      new NetbootError(code, `${what} ${String(value)} of node '${s.name}' is already used by node '${owner}'`,
+        [{ where: s.name, message: `${what} ${String(value)} already used by ${owner}`, code }])
+    switch (col) {
+      case 'addresses.mac': {
+        const mac = pick([...s.interfaces.map((i) => i.mac), s.bmcMac], 'SELECT 1 FROM addresses WHERE mac = ?')
+        return fail('DUPLICATE_MAC', 'MAC', mac, byAddr('mac', mac))
+      }
+      case 'addresses.ip': {
+        const ip = pick([...s.interfaces.map((i) => i.ip), s.bmcIp], 'SELECT 1 FROM addresses WHERE ip = ?')
+        return fail('DUPLICATE_IP', 'IP', ip, byAddr('ip', ip))
+      }
+      case 'nodes.xname': return fail('DUPLICATE_XNAME', 'xname', s.xname, holder('SELECT name FROM nodes WHERE xname = ?', s.xname))
+      case 'nodes.nid': return fail('DUPLICATE_NID', 'NID', s.nid, holder('SELECT name FROM nodes WHERE nid = ?', s.nid))
+      case 'nodes.name': return new NetbootError('NODE_EXISTS', `node '${s.name}' already exists`)
+      default: return e
+    }
+  }
+
+  private readNodes (filter: NodeFilter): Node[] {
+    const where: string[] = []
+    const args: unknown[] = []
+    if (filter.names !== undefined) {
+      if (filter.names.length === 0) return []
+      where.push('n.name IN (SELECT value FROM json_each(?))')
+      args.push(JSON.stringify(filter.names))
+    }
+    if (filter.group !== undefined) {
+      where.push('n.id IN (SELECT node_id FROM node_groups WHERE group_name = ?)')
+      args.push(filter.group)
+    }
+    const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+    const rows = this.db.prepare(`SELECT n.* FROM nodes n ${cond} ORDER BY n.nid IS NULL, n.nid, n.name`).all(...args) as NodeRow[]
+    if (rows.length === 0) return []
+    const ids = JSON.stringify(rows.map((r) => r.id))
+    const addrs = this.db.prepare('SELECT * FROM addresses WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, kind DESC, position').all(ids) as AddressRow[]
+    const links = this.db.prepare('SELECT * FROM node_groups WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, position').all(ids) as GroupLinkRow[]
+    const byNode = <T extends { node_id: number }>(list: T[]): Map<number, T[]> => {
+      const m = new Map<number, T[]>()
+      for (const x of list) { const l = m.get(x.node_id) ?? []; l.push(x); m.set(x.node_id, l) }
+      return m
+    }
+    const addrMap = byNode(addrs)
+    const linkMap = byNode(links)
+    return rows.map((r) => {
+      const a = addrMap.get(r.id) ?? []
+      const bmc = a.find((x) => x.kind === 'bmc')
+      return {
+        name: r.name,
+        ...(r.xname !== null ? { xname: r.xname } : {}),
+        ...(r.nid !== null ? { nid: r.nid } : {}),
+        groups: (linkMap.get(r.id) ?? []).map((l) => l.group_name),
+        interfaces: a.filter((x) => x.kind === 'nic').map(toInterface),
+        ...(bmc?.mac != null ? { bmcMac: bmc.mac } : {}),
+        ...(bmc?.ip != null ? { bmcIp: bmc.ip } : {}),
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+      }
+    })
+  }
+}
+
+function migrate (db: Db): void {
+  const current = db.pragma('user_version', { simple: true }) as number
+  const latest = migrations.at(-1)?.version ?? 0
+  if (current > latest) {
+    throw new NetbootError('STORE_SCHEMA_TOO_NEW', `database schema version ${current} is newer than this netboot supports (${latest})`)
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue
+    db.transaction(() => {
+      db.exec(m.sql)
+      db.pragma(`user_version = ${m.version}`)
+    })()
+  }
+}
+
+interface GroupRowWithCount { name: string; description: string; created_at: string; members: number }
+
+function toGroup (r: GroupRowWithCount): Group {
+  return { name: r.name, description: r.description, members: r.members, createdAt: r.created_at }
+}
+
+function toInterface (a: AddressRow): NodeInterface {
+  return { mac: a.mac!, ...(a.ip !== null ? { ip: a.ip } : {}), ...(a.network !== null ? { network: a.network } : {}) }
+}
+
+function toToken (r: TokenRow): StoredToken {
+  return {
+    id: r.id,
+    name: r.name,
+    role: r.role as Role,
+    secretHash: r.secret_sha256,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+    ...(r.expires_at !== null ? { expiresAt: r.expires_at } : {}),
+    ...(r.revoked_at !== null ? { revokedAt: r.revoked_at } : {}),
+    ...(r.last_used_at !== null ? { lastUsedAt: r.last_used_at } : {}),
+  }
+}
+
+function publicToken (t: StoredToken): AdminToken {
+  const { secretHash: _, ...rest } = t
+  return rest
+}
+
+function toAudit (r: AuditRow): AuditEntry {
+  return {
+    seq: r.seq,
+    time: r.time,
+    actor: { kind: r.actor_kind as 'admin' | 'system' | 'node', id: r.actor_id, ...(r.actor_name !== null ? { name: r.actor_name } : {}) },
+    action: r.action,
+    ...(r.target !== null ? { target: r.target } : {}),
+    outcome: r.outcome as AuditEntry['outcome'],
+    detail: JSON.parse(r.detail) as Record<string, unknown>,
+    prevHash: r.prev_hash,
+    hash: r.hash,
+  }
+}
+
+function * mapIter<A, B> (it: Iterable<A>, f: (a: A) => B): Iterable<B> {
+  for (const a of it) yield f(a)
+}
+
+function now (): string {
+  return new Date().toISOString()
+}
+
+function specDetail (s: NodeSpec): Record<string, unknown> {
+  return { ...s, groups: [...s.groups], interfaces: s.interfaces.map((i) => ({ ...i })) }
+}
+
+/** Same inventory facts, ignoring timestamps. */
+function sameNode (a: Node, b: NodeSpec): boolean {
+  const key = (n: NodeSpec): string => JSON.stringify([n.name, n.xname ?? null, n.nid ?? null, n.groups, n.interfaces.map((i) => [i.mac, i.ip ?? null, i.network ?? null]), n.bmcMac ?? null, n.bmcIp ?? null])
+  return key(a) === key(b)
+}
+
+function applyChanges (n: Node, c: NodeChanges): NodeSpec {
+  let groups = c.groups !== undefined ? [...c.groups] : [...n.groups]
+  for (const g of c.addGroups ?? []) if (!groups.includes(g)) groups.push(g)
+  groups = groups.filter((g) => !(c.removeGroups ?? []).includes(g))
+  const pickOpt = <K extends 'xname' | 'nid' | 'bmcMac' | 'bmcIp'>(k: K): Partial<Pick<NodeSpec, K>> => {
+    const v = c[k] === undefined ? n[k] : c[k]
+    return v === null || v === undefined ? {} : ({ [k]: v } as Partial<Pick<NodeSpec, K>>)
+  }
+  return {
+    name: n.name,
+    ...pickOpt('xname'),
+    ...pickOpt('nid'),
+    ...pickOpt('bmcMac'),
+    ...pickOpt('bmcIp'),
+    groups,
+    interfaces: c.interfaces !== undefined ? [...c.interfaces] : n.interfaces,
+  }
+}

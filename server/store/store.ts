@@ -1,0 +1,120 @@
+/**
+ * The store: everything netboot keeps. Callers see only this interface, so a
+ * PostgreSQL implementation (several servers sharing state) can replace the
+ * embedded SQLite one without touching them. Every method is async for that reason.
+ *
+ * Contracts shared by all implementations:
+ * - Every admin change is one transaction together with its audit entry: both land
+ *   or neither does.
+ * - "Not found" is an `undefined` result for lookups, and a NetbootError with a
+ *   `*_NOT_FOUND` code for changes.
+ * - Uniqueness (MAC, IP, xname, NID, names) is enforced by the store, which raises
+ *   the matching `DUPLICATE_*` code naming both holders.
+ */
+import type { Actor, Group, Node, NodeChanges, NodeSpec } from '../inventory/model.js'
+import type { Role } from '../auth/roles.js'
+
+export interface NodeFilter {
+  /** Exact names (already expanded from a host range). */
+  readonly names?: readonly string[]
+  readonly group?: string
+}
+
+export interface ImportResult {
+  readonly created: string[]
+  readonly updated: string[]
+  readonly unchanged: string[]
+  readonly groupsCreated: string[]
+}
+
+export interface AdminToken {
+  readonly id: string
+  readonly name: string
+  readonly role: Role
+  readonly createdAt: string
+  readonly createdBy: string
+  readonly expiresAt?: string
+  readonly revokedAt?: string
+  readonly lastUsedAt?: string
+}
+
+export interface StoredToken extends AdminToken {
+  /** sha256 of the token's secret part, hex. */
+  readonly secretHash: string
+}
+
+export type AuditOutcome = 'ok' | 'denied' | 'failed'
+
+export interface AuditDraft {
+  readonly actor: Actor
+  /** Dotted verb, e.g. `node.create`, `token.revoke`, `auth.forbidden`. */
+  readonly action: string
+  readonly target?: string
+  readonly outcome?: AuditOutcome
+  /** What changed or what was decided. Never secrets. */
+  readonly detail?: Record<string, unknown>
+}
+
+export interface AuditEntry {
+  readonly seq: number
+  readonly time: string
+  readonly actor: Actor
+  readonly action: string
+  readonly target?: string
+  readonly outcome: AuditOutcome
+  readonly detail: Record<string, unknown>
+  readonly prevHash: string
+  readonly hash: string
+}
+
+export interface AuditQuery {
+  readonly afterSeq?: number
+  readonly limit?: number
+  readonly action?: string
+  readonly target?: string
+}
+
+export interface AuditVerdict {
+  readonly ok: boolean
+  readonly entries: number
+  /** First entry whose hash or link does not verify. */
+  readonly brokenAt?: number
+  readonly reason?: string
+}
+
+export interface Store {
+  readonly kind: string
+
+  listNodes (filter?: NodeFilter): Promise<Node[]>
+  getNode (name: string): Promise<Node | undefined>
+  /** The node owning a NIC or BMC MAC (DHCP, boot scripts). */
+  findNodeByMac (mac: string): Promise<Node | undefined>
+  /** The node owning an IP (cloud-init by requester address). */
+  findNodeByIp (ip: string): Promise<Node | undefined>
+  createNode (spec: NodeSpec, actor: Actor): Promise<Node>
+  /** Create or update every node in one transaction; nothing is written on error. */
+  importNodes (specs: readonly NodeSpec[], opts: { createGroups: boolean; source: string }, actor: Actor): Promise<ImportResult>
+  /** Apply the same changes to every named node, in one transaction. */
+  updateNodes (names: readonly string[], changes: NodeChanges, actor: Actor): Promise<Node[]>
+  deleteNodes (names: readonly string[], actor: Actor): Promise<string[]>
+
+  listGroups (): Promise<Group[]>
+  getGroup (name: string): Promise<Group | undefined>
+  createGroup (name: string, description: string, actor: Actor): Promise<Group>
+  updateGroup (name: string, changes: { description?: string }, actor: Actor): Promise<Group>
+  deleteGroup (name: string, opts: { force: boolean }, actor: Actor): Promise<void>
+
+  createToken (token: Omit<StoredToken, 'createdAt' | 'revokedAt' | 'lastUsedAt'>, actor: Actor): Promise<AdminToken>
+  getToken (id: string): Promise<StoredToken | undefined>
+  listTokens (): Promise<AdminToken[]>
+  revokeToken (id: string, actor: Actor): Promise<AdminToken>
+  /** Records use; implementations may coalesce these writes. */
+  touchToken (id: string): Promise<void>
+
+  /** Append one audit entry in its own transaction (for decisions that change nothing). */
+  audit (draft: AuditDraft): Promise<AuditEntry>
+  listAudit (query?: AuditQuery): Promise<AuditEntry[]>
+  verifyAudit (): Promise<AuditVerdict>
+
+  close (): Promise<void>
+}
