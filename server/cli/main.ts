@@ -33,6 +33,7 @@ const program = new Command()
   .option('--token <token>', 'admin token (env NETBOOT_TOKEN, preferred: a flag shows in ps)')
   .option('--json', 'print JSON for scripts instead of tables')
   .showHelpAfterError('(add --help for usage)')
+  .exitOverride()
   .addHelpText('after', `
 Examples:
   netboot serve -c /etc/netboot/netboot.yaml
@@ -52,8 +53,9 @@ function config (): LoadedConfig {
 }
 
 function api (): ApiClient {
-  let url = g().url ?? process.env.NETBOOT_URL
-  let token = g().token ?? process.env.NETBOOT_TOKEN
+  // An empty variable counts as unset (`NETBOOT_TOKEN= netboot …`).
+  let url = g().url ?? (process.env.NETBOOT_URL || undefined)
+  let token = g().token ?? (process.env.NETBOOT_TOKEN || undefined)
   if (url === undefined || token === undefined) {
     const c = config()
     url ??= c.adminUrl
@@ -301,7 +303,6 @@ audit.command('verify')
 
 // ---- run ------------------------------------------------------------------
 
-program.exitOverride()
 try {
   await program.parseAsync(process.argv)
 } catch (e) {
