@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pino from 'pino'
 import type { Test } from 'tap'
 import { buildAdminApp } from '../../server/http/admin/app.js'
@@ -14,7 +14,7 @@ export interface AdminFixture {
   store: SqliteStore
   tokens: Record<Role, string>
   /** inject with a role's token (or a raw Authorization header value) */
-  call (role: Role | { header?: string }, method: string, url: string, payload?: unknown): ReturnType<FastifyInstance['inject']>
+  call (role: Role | { header?: string }, method: string, url: string, payload?: unknown): Promise<LightMyRequestResponse>
 }
 
 export async function adminFixture (t: Test): Promise<AdminFixture> {
