@@ -1,0 +1,5 @@
+export * from './arch.js'
+export * from './classify-client.js'
+export * from './ipxe-options.js'
+export * from './reply-destination.js'
+export * from './select-boot-file.js'

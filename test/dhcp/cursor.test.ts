@@ -1,0 +1,45 @@
+import t from 'tap'
+import { Reader, Writer } from '../../server/dhcp/codec/index.js'
+
+t.test('Reader reads big-endian and remembers the first underrun', async (t) => {
+  const r = new Reader(Uint8Array.of(1, 2, 3, 4, 5, 6, 7))
+  t.equal(r.u8(), 1)
+  t.equal(r.u16(), 0x0203)
+  t.equal(r.u32(), 0x04050607)
+  t.ok(r.ok)
+  t.equal(r.remaining, 0)
+  t.equal(r.u8(), 0, 'underrun returns 0')
+  t.equal(r.underrunAt, 7)
+  t.equal(r.u32(), 0)
+  t.equal(r.underrunAt, 7, 'first underrun is kept')
+  t.notOk(r.ok)
+})
+
+t.test('Reader bounds and views', async (t) => {
+  const buf = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 9, 9)
+  const r = new Reader(buf, 0, 4)
+  t.equal(r.u32(), 0xffffffff, 'u32 is unsigned')
+  t.equal(r.bytes(2).length, 0, 'end bound respected')
+  t.equal(r.underrunAt, 4)
+  const r2 = new Reader(buf, 4)
+  const v = r2.bytes(2)
+  t.same(v, Uint8Array.of(9, 9))
+  t.equal(v.buffer, buf.buffer, 'bytes() is a view')
+  t.equal(r2.bytes(-1).length, 0, 'negative length is an empty view')
+  r2.skip(1)
+  t.notOk(r2.ok)
+})
+
+t.test('Writer records the first overflow and drops the write', async (t) => {
+  const w = new Writer(5)
+  w.u32(0x01020304)
+  t.ok(w.ok)
+  w.u16(0xffff)
+  t.notOk(w.ok)
+  t.equal(w.overflowAt, 4)
+  w.u8(7)
+  t.same(w.finish(), Uint8Array.of(1, 2, 3, 4, 7))
+  w.bytes(Uint8Array.of(1))
+  w.zeros(1)
+  t.equal(w.overflowAt, 4)
+})
