@@ -1,0 +1,6 @@
+export { parseEventLog, decodeSpecIdEvent, EVENT_LOG_ERROR_CODES, MAX_EVENTS, MAX_LOG_BYTES, PCR_COUNT } from './parse.js'
+export type { EventLog, EventLogErrorCode, SpecIdEvent, TcgEvent, AlgorithmSize } from './parse.js'
+export { replay, compareToQuoted, pcrResetValue, startupLocality, pcrLabel } from './replay.js'
+export type { PcrComparison, PcrMismatch, PcrRef } from './replay.js'
+export { dumpEventLog, describeEventData, dataMatchesDigest, devicePathText, guidString } from './describe.js'
+export { EV, eventTypeName } from './types.js'

@@ -1,0 +1,61 @@
+/**
+ * TCG PC Client event types (PC Client Platform Firmware Profile (PFP) §10.4.1,
+ * "Event Types") and the algorithm/size facts the log parser needs.
+ */
+
+export const EV = {
+  PREBOOT_CERT: 0x00000000,
+  POST_CODE: 0x00000001,
+  UNUSED: 0x00000002,
+  NO_ACTION: 0x00000003,
+  SEPARATOR: 0x00000004,
+  ACTION: 0x00000005,
+  EVENT_TAG: 0x00000006,
+  S_CRTM_CONTENTS: 0x00000007,
+  S_CRTM_VERSION: 0x00000008,
+  CPU_MICROCODE: 0x00000009,
+  PLATFORM_CONFIG_FLAGS: 0x0000000a,
+  TABLE_OF_DEVICES: 0x0000000b,
+  COMPACT_HASH: 0x0000000c,
+  IPL: 0x0000000d,
+  IPL_PARTITION_DATA: 0x0000000e,
+  NONHOST_CODE: 0x0000000f,
+  NONHOST_CONFIG: 0x00000010,
+  NONHOST_INFO: 0x00000011,
+  OMIT_BOOT_DEVICE_EVENTS: 0x00000012,
+  POST_CODE2: 0x00000013,
+  EFI_EVENT_BASE: 0x80000000,
+  EFI_VARIABLE_DRIVER_CONFIG: 0x80000001,
+  EFI_VARIABLE_BOOT: 0x80000002,
+  EFI_BOOT_SERVICES_APPLICATION: 0x80000003,
+  EFI_BOOT_SERVICES_DRIVER: 0x80000004,
+  EFI_RUNTIME_SERVICES_DRIVER: 0x80000005,
+  EFI_GPT_EVENT: 0x80000006,
+  EFI_ACTION: 0x80000007,
+  EFI_PLATFORM_FIRMWARE_BLOB: 0x80000008,
+  EFI_HANDOFF_TABLES: 0x80000009,
+  EFI_PLATFORM_FIRMWARE_BLOB2: 0x8000000a,
+  EFI_HANDOFF_TABLES2: 0x8000000b,
+  EFI_VARIABLE_BOOT2: 0x8000000c,
+  EFI_GPT_EVENT2: 0x8000000d,
+  EFI_HCRTM_EVENT: 0x80000010,
+  EFI_VARIABLE_AUTHORITY: 0x800000e0,
+  EFI_SPDM_FIRMWARE_BLOB: 0x800000e1,
+  EFI_SPDM_FIRMWARE_CONFIG: 0x800000e2,
+  EFI_SPDM_DEVICE_POLICY: 0x800000e3,
+  EFI_SPDM_DEVICE_AUTHORITY: 0x800000e4,
+} as const
+
+const NAMES: ReadonlyMap<number, string> = new Map(Object.entries(EV).map(([k, v]) => [v as number, `EV_${k}`]))
+
+/** `EV_…` name of an event type, or its hex value when unknown. */
+export function eventTypeName(type: number): string {
+  return NAMES.get(type) ?? `EV_UNKNOWN_0x${type.toString(16).padStart(8, '0')}`
+}
+
+/** Signature of the Specification ID Version Event (PFP §10.4.5.1). */
+export const SPEC_ID_EVENT03 = 'Spec ID Event03\0'
+/** TCG 1.2-style (SHA-1-only) Specification ID event signature. */
+export const SPEC_ID_EVENT02 = 'Spec ID Event02\0'
+/** Signature of the Startup Locality Event (PFP §10.4.5.3). */
+export const STARTUP_LOCALITY = 'StartupLocality\0'
