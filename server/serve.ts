@@ -13,6 +13,8 @@ import type { Store } from './store/store.js'
 import { buildAdminApp } from './http/admin/app.js'
 import { buildNodeApp } from './http/node/app.js'
 import { version } from './version.js'
+import { startDhcp } from './dhcp/setup.js'
+import type { DhcpServer } from './dhcp/server.js'
 
 export interface Running {
   readonly store: Store
@@ -29,6 +31,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   const metrics = createMetrics()
   const store = SqliteStore.open(loaded.dbPath, { synchronous: config.database.synchronous })
   const apps: FastifyInstance[] = []
+  let dhcp: DhcpServer | undefined
   try {
     const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version })
     apps.push(admin)
@@ -36,6 +39,8 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     apps.push(node)
     await admin.listen({ host: config.admin.listen, port: config.admin.port })
     await node.listen({ host: config.http.listen, port: config.http.port })
+    if (config.dhcp.enabled && config.dhcp.subnets.length > 0) dhcp = await startDhcp(loaded, store, log, metrics.registry)
+    else log.info('dhcp: not serving (disabled or no subnets configured)')
     const url = (a: FastifyInstance): string => {
       const addr = a.server.address() as AddressInfo
       return `http://${addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address}:${addr.port}`
@@ -51,6 +56,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
           for (const a of apps) a.server.closeAllConnections()
         }, DRAIN_DEADLINE_MS)
         timer.unref()
+        await dhcp?.close()
         await Promise.all(apps.map(async (a) => await a.close()))
         clearTimeout(timer)
         await store.close()
@@ -64,6 +70,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     }
     return running
   } catch (e) {
+    await dhcp?.close()
     await Promise.allSettled(apps.map(async (a) => await a.close()))
     await store.close()
     throw e

@@ -62,6 +62,14 @@ export const ConfigSchema = Type.Object({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 67 }),
     lease_time: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 3600 }),
     subnets: Type.Array(Subnet, { default: [] }),
+    /** The iPXE build each firmware gets over TFTP (files in tftp.ipxe_dir). */
+    boot_files: Type.Object({
+      bios: Type.String({ minLength: 1, default: 'undionly.kpxe' }),
+      x64_uefi: Type.String({ minLength: 1, default: 'ipxe.efi' }),
+      arm64_uefi: Type.String({ minLength: 1, default: 'ipxe-arm64.efi' }),
+    }, { additionalProperties: false, default: {} }),
+    /** Seconds a DECLINEd address stays out of the pool. */
+    decline_hold: Type.Integer({ minimum: 10, maximum: 86_400, default: 600 }),
   }, { additionalProperties: false, default: {} }),
   tftp: Type.Object({
     enabled: Type.Boolean({ default: true }),

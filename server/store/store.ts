@@ -13,6 +13,7 @@
  */
 import type { Actor, Group, Node, NodeChanges, NodeSpec } from '../inventory/model.js'
 import type { Role } from '../auth/roles.js'
+import type { Lease } from '../dhcp/lease/state.js'
 
 export interface NodeFilter {
   /** Exact names (already expanded from a host range). */
@@ -110,6 +111,14 @@ export interface Store {
   revokeToken (id: string, actor: Actor): Promise<AdminToken>
   /** Records use; implementations may coalesce these writes. */
   touchToken (id: string): Promise<void>
+
+  /** Every stored DHCP lease (bound, released, declined), optionally of one subnet. */
+  listLeases (filter?: { subnet?: string }): Promise<Lease[]>
+  /**
+   * Records a lease by address, replacing that address's row and any other row
+   * of the same MAC in the same subnet (a client holds one address per subnet).
+   */
+  saveLease (lease: Lease): Promise<void>
 
   /** Append one audit entry in its own transaction (for decisions that change nothing). */
   audit (draft: AuditDraft): Promise<AuditEntry>

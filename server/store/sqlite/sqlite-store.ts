@@ -13,6 +13,7 @@ import type { Actor, Group, Node, NodeChanges, NodeInterface, NodeSpec } from '.
 import type { Role } from '../../auth/roles.js'
 import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
+import type { Lease } from '../../dhcp/lease/state.js'
 import type {
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
@@ -43,6 +44,8 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite'
   private readonly db: Db
   private readonly touched = new Map<string, number>()
+  private leaseStmts?: { delMac: Database.Statement; upsert: Database.Statement }
+  private saveLeaseTx?: (l: Lease) => void
 
   static open (path: string, opts: SqliteOptions = {}): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -247,6 +250,30 @@ export class SqliteStore implements Store {
     this.db.prepare('UPDATE admin_tokens SET last_used_at = ? WHERE id = ?').run(new Date(t).toISOString(), id)
   }
 
+  // ---- DHCP leases ---------------------------------------------------------
+
+  async listLeases (filter: { subnet?: string } = {}): Promise<Lease[]> {
+    const rows = (filter.subnet === undefined
+      ? this.db.prepare('SELECT * FROM dhcp_leases ORDER BY subnet, ip').all()
+      : this.db.prepare('SELECT * FROM dhcp_leases WHERE subnet = ? ORDER BY ip').all(filter.subnet)) as LeaseRow[]
+    return rows.map(toLease)
+  }
+
+  async saveLease (l: Lease): Promise<void> {
+    this.leaseStmts ??= {
+      delMac: this.db.prepare('DELETE FROM dhcp_leases WHERE mac = ? AND subnet = ? AND ip <> ?'),
+      upsert: this.db.prepare(`INSERT INTO dhcp_leases (ip, mac, client_id, subnet, state, hostname, starts_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+        subnet = excluded.subnet, state = excluded.state, hostname = excluded.hostname, starts_at = excluded.starts_at, expires_at = excluded.expires_at`),
+    }
+    const st = this.leaseStmts
+    this.saveLeaseTx ??= this.db.transaction((x: Lease) => {
+      st.delMac.run(x.mac, x.subnet, x.ip)
+      st.upsert.run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
+    })
+    this.saveLeaseTx(l)
+  }
+
   // ---- audit ---------------------------------------------------------------
 
   async audit (draft: AuditDraft): Promise<AuditEntry> {
@@ -428,6 +455,16 @@ function migrate (db: Db): void {
       db.exec(m.sql)
       db.pragma(`user_version = ${m.version}`)
     })()
+  }
+}
+
+interface LeaseRow { ip: string; mac: string; client_id: Buffer | null; subnet: string; state: string; hostname: string | null; starts_at: number; expires_at: number }
+
+function toLease (r: LeaseRow): Lease {
+  return {
+    ip: r.ip, mac: r.mac, subnet: r.subnet, state: r.state as Lease['state'], startsAt: r.starts_at, expiresAt: r.expires_at,
+    ...(r.hostname !== null ? { hostname: r.hostname } : {}),
+    ...(r.client_id !== null ? { clientId: Buffer.from(r.client_id).toString('hex') } : {}),
   }
 }
 

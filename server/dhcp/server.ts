@@ -1,0 +1,146 @@
+/**
+ * The DHCP server's sockets. One UDP socket on 0.0.0.0:67 per provisioning
+ * interface, bound to that device (SO_BINDTODEVICE, see net/bind-device.ts): it
+ * hears only that segment, and its broadcast replies leave through it whatever
+ * the routing table says. When relayed subnets are configured, one more unbound
+ * socket takes unicast from relays (giaddr set) arriving on any interface; it
+ * ignores everything else, so a request from a non-provisioning segment is never
+ * answered. With no interfaces configured (development), one unbound socket
+ * serves everything, and the start-up log says so.
+ *
+ * Every packet ends in exactly one log line: the decision (MAC, xid, type,
+ * address, boot file) or the reason it was dropped, naming the peer.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import type { Logger } from 'pino'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import { bindToDevice } from '../net/bind-device.js'
+import { decodePacket, macOf, validateClientRequest } from './codec/index.js'
+import type { Decision, DhcpEngine } from './engine.js'
+
+export interface DhcpServerOptions {
+  readonly engine: DhcpEngine
+  /** Provisioning interfaces; empty = one unbound socket for everything. */
+  readonly interfaces: readonly string[]
+  /** Also listen unbound for relayed requests (subnets without a local interface). */
+  readonly relays: boolean
+  readonly port: number
+  /** Where replies to clients go; 68 except in tests. */
+  readonly clientPort?: number
+  readonly log: Logger
+  readonly registry: Registry
+}
+
+type State = 'stopped' | 'starting' | 'serving' | 'closing'
+
+export class DhcpServer {
+  private state: State = 'stopped'
+  private readonly sockets: Socket[] = []
+  private readonly metrics: ReturnType<typeof dhcpMetrics>
+  private inflight = 0
+
+  constructor (private readonly o: DhcpServerOptions) {
+    this.metrics = dhcpMetrics(o.registry)
+  }
+
+  async start (): Promise<void> {
+    if (this.state !== 'stopped') throw new Error(`dhcp server cannot start while ${this.state}`)
+    this.state = 'starting'
+    try {
+      if (this.o.interfaces.length === 0) {
+        this.o.log.warn({ port: this.o.port }, 'dhcp: no provisioning interfaces configured (server.interfaces); answering on every interface')
+        await this.open(undefined, 'any')
+      } else {
+        for (const ifname of this.o.interfaces) await this.open(ifname, 'device')
+        if (this.o.relays) await this.open(undefined, 'relay')
+      }
+    } catch (e) {
+      await this.close()
+      throw e
+    }
+    this.state = 'serving'
+    this.o.log.info({ port: this.o.port, interfaces: this.o.interfaces, relays: this.o.relays }, 'dhcp: serving')
+  }
+
+  async close (): Promise<void> {
+    this.state = 'closing'
+    await Promise.all(this.sockets.splice(0).map(async (s) => await new Promise<void>((resolve) => s.close(() => resolve()))))
+    this.state = 'stopped'
+  }
+
+  private async open (ifname: string | undefined, role: 'device' | 'relay' | 'any'): Promise<void> {
+    const sock = createSocket({ type: 'udp4', reuseAddr: true })
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject)
+      sock.bind(this.o.port, '0.0.0.0', () => { sock.off('error', reject); resolve() })
+    })
+    if (ifname !== undefined) bindToDevice(sock, ifname)
+    sock.setBroadcast(true)
+    sock.on('error', (err) => this.o.log.error({ err, iface: ifname }, 'dhcp: socket error'))
+    sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, msg, peer) })
+    this.sockets.push(sock)
+  }
+
+  private async receive (sock: Socket, role: 'device' | 'relay' | 'any', via: string | undefined, msg: Buffer, peer: RemoteInfo): Promise<void> {
+    if (this.state !== 'serving') return
+    const started = process.hrtime.bigint()
+    const from = `${peer.address}:${peer.port}`
+    const dec = decodePacket(msg)
+    if (!dec.ok) {
+      this.metrics.drops.inc({ reason: dec.error.code })
+      this.o.log.warn({ peer: from, iface: via, len: msg.length, reason: dec.error.code, detail: dec.error.message }, 'dhcp: dropped malformed packet')
+      return
+    }
+    const pkt = dec.value
+    const val = validateClientRequest(pkt)
+    if (!val.ok) {
+      this.metrics.drops.inc({ reason: val.error.code })
+      this.o.log.warn({ peer: from, iface: via, mac: safeMac(pkt), xid: pkt.xid.toString(16), reason: val.error.code }, 'dhcp: dropped packet')
+      return
+    }
+    // the relay socket answers relays only; broadcasts reach it from every segment
+    if (role === 'relay' && pkt.giaddr === '0.0.0.0') return
+    this.inflight++
+    let d: Decision
+    try {
+      d = await this.o.engine.handle(pkt, val.value.messageType, via)
+    } catch (err) {
+      this.metrics.drops.inc({ reason: 'internal' })
+      this.o.log.error({ err, peer: from, mac: safeMac(pkt), xid: pkt.xid.toString(16) }, 'dhcp: failed to handle request')
+      return
+    } finally {
+      this.inflight--
+    }
+    this.metrics.requests.inc({ type: d.log.type })
+    if (d.kind === 'drop') {
+      this.metrics.drops.inc({ reason: d.reason })
+      const level = d.reason === 'no-reply-needed' || d.reason === 'other-server-selected' ? 'info' : 'warn'
+      this.o.log[level]({ ...d.log, peer: from, iface: via, result: d.reason }, 'dhcp: no reply')
+      return
+    }
+    const port = d.dest.kind === 'relay' ? d.dest.port : this.o.clientPort ?? d.dest.port
+    sock.send(d.bytes, port, d.dest.address, (err) => {
+      if (err !== null && err !== undefined) this.o.log.error({ err, ...d.log, to: d.dest.address }, 'dhcp: send failed')
+    })
+    this.metrics.replies.inc({ type: d.type })
+    this.metrics.latency.observe({ type: d.log.type }, Number(process.hrtime.bigint() - started) / 1e9)
+    this.o.log.info({ ...d.log, peer: from, iface: via, reply: d.type, to: `${d.dest.address}:${port}`, dest: d.dest.reason }, 'dhcp: reply')
+  }
+}
+
+function safeMac (p: Parameters<typeof macOf>[0]): string {
+  try { return macOf(p) } catch { return '?' }
+}
+
+function dhcpMetrics (registry: Registry) {
+  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
+  return {
+    requests: get('netboot_dhcp_requests_total', () => new Counter({ name: 'netboot_dhcp_requests_total', help: 'DHCP requests decided, by message type', labelNames: ['type'], registers: [registry] })),
+    replies: get('netboot_dhcp_replies_total', () => new Counter({ name: 'netboot_dhcp_replies_total', help: 'DHCP replies sent, by type', labelNames: ['type'], registers: [registry] })),
+    drops: get('netboot_dhcp_drops_total', () => new Counter({ name: 'netboot_dhcp_drops_total', help: 'DHCP packets not answered, by reason', labelNames: ['reason'], registers: [registry] })),
+    latency: get('netboot_dhcp_decision_seconds', () => new Histogram({
+      name: 'netboot_dhcp_decision_seconds', help: 'Time from receipt to reply', labelNames: ['type'], registers: [registry],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    })),
+  }
+}
