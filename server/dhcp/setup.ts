@@ -67,7 +67,7 @@ export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger
     interfaces: loaded.config.server.interfaces,
     relays: subnets.some((s) => s.interface === undefined),
     port: loaded.config.dhcp.port,
-    log: log.child({ svc: 'dhcp' }),
+    log: log.child({ component: 'dhcp' }),
     registry,
   })
   await server.start()
