@@ -44,7 +44,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite'
   private readonly db: Db
   private readonly touched = new Map<string, number>()
-  private leaseStmts?: { delMac: Database.Statement; upsert: Database.Statement }
+  private readonly statements = new Map<string, Database.Statement>()
   private saveLeaseTx?: (l: Lease) => void
 
   static open (path: string, opts: SqliteOptions = {}): SqliteStore {
@@ -83,12 +83,12 @@ export class SqliteStore implements Store {
   }
 
   async findNodeByMac (mac: string): Promise<Node | undefined> {
-    const row = this.db.prepare('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string } | undefined
+    const row = this.stmt('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string } | undefined
     return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
   }
 
   async findNodeByIp (ip: string): Promise<Node | undefined> {
-    const row = this.db.prepare('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.ip = ?').get(ip) as { name: string } | undefined
+    const row = this.stmt('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.ip = ?').get(ip) as { name: string } | undefined
     return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
   }
 
@@ -114,7 +114,7 @@ export class SqliteStore implements Store {
       const existing = new Map(this.readNodes({ names: specs.map((s) => s.name) }).map((n) => [n.name, n]))
       // Free the addresses of every node being rewritten first, so nodes in one
       // file may swap MACs or IPs without tripping over each other.
-      const del = this.db.prepare('DELETE FROM addresses WHERE node_id = ?')
+      const del = this.stmt('DELETE FROM addresses WHERE node_id = ?')
       for (const s of specs) {
         const prev = existing.get(s.name)
         if (prev !== undefined && !sameNode(prev, s)) del.run(this.nodeId(s.name))
@@ -150,7 +150,7 @@ export class SqliteStore implements Store {
       const t = now()
       for (const node of current) {
         const next = applyChanges(node, changes)
-        this.db.prepare('DELETE FROM addresses WHERE node_id = ?').run(this.nodeId(node.name))
+        this.stmt('DELETE FROM addresses WHERE node_id = ?').run(this.nodeId(node.name))
         this.writeNode(next, this.nodeId(node.name), t)
       }
       this.appendAudit({ actor, action: 'node.update', target: compressHostlist(names), detail: { changes: { ...changes } } })
@@ -163,7 +163,7 @@ export class SqliteStore implements Store {
       const ids = names.map((n) => [n, this.nodeId(n)] as const)
       const missing = ids.filter(([, id]) => id === undefined).map(([n]) => n)
       if (missing.length > 0) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${compressHostlist(missing)}`)
-      const del = this.db.prepare('DELETE FROM nodes WHERE id = ?')
+      const del = this.stmt('DELETE FROM nodes WHERE id = ?')
       for (const [, id] of ids) del.run(id)
       this.appendAudit({ actor, action: 'node.delete', target: compressHostlist(names), detail: { count: names.length } })
     })()
@@ -173,13 +173,13 @@ export class SqliteStore implements Store {
   // ---- groups --------------------------------------------------------------
 
   async listGroups (): Promise<Group[]> {
-    const rows = this.db.prepare(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
+    const rows = this.stmt(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
       FROM groups g LEFT JOIN node_groups ng ON ng.group_name = g.name GROUP BY g.name ORDER BY g.name`).all() as GroupRowWithCount[]
     return rows.map(toGroup)
   }
 
   async getGroup (name: string): Promise<Group | undefined> {
-    const row = this.db.prepare(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
+    const row = this.stmt(`SELECT g.name, g.description, g.created_at, COUNT(ng.node_id) AS members
       FROM groups g LEFT JOIN node_groups ng ON ng.group_name = g.name WHERE g.name = ? GROUP BY g.name`).get(name) as GroupRowWithCount | undefined
     return row === undefined ? undefined : toGroup(row)
   }
@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
   async createGroup (name: string, description: string, actor: Actor): Promise<Group> {
     this.db.transaction(() => {
       if (this.groupExists(name)) throw new NetbootError('GROUP_EXISTS', `group '${name}' already exists`)
-      this.db.prepare('INSERT INTO groups (name, description, created_at) VALUES (?, ?, ?)').run(name, description, now())
+      this.stmt('INSERT INTO groups (name, description, created_at) VALUES (?, ?, ?)').run(name, description, now())
       this.appendAudit({ actor, action: 'group.create', target: name, detail: { description } })
     })()
     return (await this.getGroup(name))!
@@ -196,7 +196,7 @@ export class SqliteStore implements Store {
   async updateGroup (name: string, changes: { description?: string }, actor: Actor): Promise<Group> {
     this.db.transaction(() => {
       if (!this.groupExists(name)) throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${name}`)
-      if (changes.description !== undefined) this.db.prepare('UPDATE groups SET description = ? WHERE name = ?').run(changes.description, name)
+      if (changes.description !== undefined) this.stmt('UPDATE groups SET description = ? WHERE name = ?').run(changes.description, name)
       this.appendAudit({ actor, action: 'group.update', target: name, detail: { changes } })
     })()
     return (await this.getGroup(name))!
@@ -204,11 +204,11 @@ export class SqliteStore implements Store {
 
   async deleteGroup (name: string, opts: { force: boolean }, actor: Actor): Promise<void> {
     this.db.transaction(() => {
-      const g = this.db.prepare('SELECT COUNT(*) AS n FROM node_groups WHERE group_name = ?').get(name) as { n: number }
+      const g = this.stmt('SELECT COUNT(*) AS n FROM node_groups WHERE group_name = ?').get(name) as { n: number }
       if (!this.groupExists(name)) throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${name}`)
       if (g.n > 0 && !opts.force) throw new NetbootError('GROUP_NOT_EMPTY', `group '${name}' has ${g.n} member node(s); remove them first or force`)
-      this.db.prepare('DELETE FROM node_groups WHERE group_name = ?').run(name)
-      this.db.prepare('DELETE FROM groups WHERE name = ?').run(name)
+      this.stmt('DELETE FROM node_groups WHERE group_name = ?').run(name)
+      this.stmt('DELETE FROM groups WHERE name = ?').run(name)
       this.appendAudit({ actor, action: 'group.delete', target: name, detail: { force: opts.force, members: g.n } })
     })()
   }
@@ -217,7 +217,7 @@ export class SqliteStore implements Store {
 
   async createToken (tok: Omit<StoredToken, 'createdAt' | 'revokedAt' | 'lastUsedAt'>, actor: Actor): Promise<AdminToken> {
     this.db.transaction(() => {
-      this.db.prepare(`INSERT INTO admin_tokens (id, name, role, secret_sha256, created_at, created_by, expires_at)
+      this.stmt(`INSERT INTO admin_tokens (id, name, role, secret_sha256, created_at, created_by, expires_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)`).run(tok.id, tok.name, tok.role, tok.secretHash, now(), tok.createdBy, tok.expiresAt ?? null)
       this.appendAudit({ actor, action: 'token.create', target: tok.id, detail: { name: tok.name, role: tok.role, expiresAt: tok.expiresAt } })
     })()
@@ -225,19 +225,19 @@ export class SqliteStore implements Store {
   }
 
   async getToken (id: string): Promise<StoredToken | undefined> {
-    const row = this.db.prepare('SELECT * FROM admin_tokens WHERE id = ?').get(id) as TokenRow | undefined
+    const row = this.stmt('SELECT * FROM admin_tokens WHERE id = ?').get(id) as TokenRow | undefined
     return row === undefined ? undefined : toToken(row)
   }
 
   async listTokens (): Promise<AdminToken[]> {
-    return (this.db.prepare('SELECT * FROM admin_tokens ORDER BY created_at, id').all() as TokenRow[]).map((r) => publicToken(toToken(r)))
+    return (this.stmt('SELECT * FROM admin_tokens ORDER BY created_at, id').all() as TokenRow[]).map((r) => publicToken(toToken(r)))
   }
 
   async revokeToken (id: string, actor: Actor): Promise<AdminToken> {
     this.db.transaction(() => {
-      const row = this.db.prepare('SELECT revoked_at FROM admin_tokens WHERE id = ?').get(id) as { revoked_at: string | null } | undefined
+      const row = this.stmt('SELECT revoked_at FROM admin_tokens WHERE id = ?').get(id) as { revoked_at: string | null } | undefined
       if (row === undefined) throw new NetbootError('TOKEN_NOT_FOUND', `no such token: ${id}`)
-      if (row.revoked_at === null) this.db.prepare('UPDATE admin_tokens SET revoked_at = ? WHERE id = ?').run(now(), id)
+      if (row.revoked_at === null) this.stmt('UPDATE admin_tokens SET revoked_at = ? WHERE id = ?').run(now(), id)
       this.appendAudit({ actor, action: 'token.revoke', target: id, detail: { alreadyRevoked: row.revoked_at !== null } })
     })()
     return publicToken((await this.getToken(id))!)
@@ -247,29 +247,25 @@ export class SqliteStore implements Store {
     const t = Date.now()
     if (t - (this.touched.get(id) ?? 0) < TOUCH_INTERVAL_MS) return
     this.touched.set(id, t)
-    this.db.prepare('UPDATE admin_tokens SET last_used_at = ? WHERE id = ?').run(new Date(t).toISOString(), id)
+    this.stmt('UPDATE admin_tokens SET last_used_at = ? WHERE id = ?').run(new Date(t).toISOString(), id)
   }
 
   // ---- DHCP leases ---------------------------------------------------------
 
   async listLeases (filter: { subnet?: string } = {}): Promise<Lease[]> {
     const rows = (filter.subnet === undefined
-      ? this.db.prepare('SELECT * FROM dhcp_leases ORDER BY subnet, ip').all()
-      : this.db.prepare('SELECT * FROM dhcp_leases WHERE subnet = ? ORDER BY ip').all(filter.subnet)) as LeaseRow[]
+      ? this.stmt('SELECT * FROM dhcp_leases ORDER BY subnet, ip').all()
+      : this.stmt('SELECT * FROM dhcp_leases WHERE subnet = ? ORDER BY ip').all(filter.subnet)) as LeaseRow[]
     return rows.map(toLease)
   }
 
   async saveLease (l: Lease): Promise<void> {
-    this.leaseStmts ??= {
-      delMac: this.db.prepare('DELETE FROM dhcp_leases WHERE mac = ? AND subnet = ? AND ip <> ?'),
-      upsert: this.db.prepare(`INSERT INTO dhcp_leases (ip, mac, client_id, subnet, state, hostname, starts_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
-        subnet = excluded.subnet, state = excluded.state, hostname = excluded.hostname, starts_at = excluded.starts_at, expires_at = excluded.expires_at`),
-    }
-    const st = this.leaseStmts
     this.saveLeaseTx ??= this.db.transaction((x: Lease) => {
-      st.delMac.run(x.mac, x.subnet, x.ip)
-      st.upsert.run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
+      this.stmt('DELETE FROM dhcp_leases WHERE mac = ? AND subnet = ? AND ip <> ?').run(x.mac, x.subnet, x.ip)
+      this.stmt(`INSERT INTO dhcp_leases (ip, mac, client_id, subnet, state, hostname, starts_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+        subnet = excluded.subnet, state = excluded.state, hostname = excluded.hostname, starts_at = excluded.starts_at, expires_at = excluded.expires_at`)
+        .run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
     })
     this.saveLeaseTx(l)
   }
@@ -289,12 +285,12 @@ export class SqliteStore implements Store {
     }
     if (q.target !== undefined) { where.push('target = ?'); args.push(q.target) }
     args.push(Math.min(q.limit ?? 100, 10_000))
-    const rows = this.db.prepare(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args) as AuditRow[]
+    const rows = this.stmt(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args) as AuditRow[]
     return rows.map(toAudit)
   }
 
   async verifyAudit (): Promise<AuditVerdict> {
-    const rows = this.db.prepare('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>
+    const rows = this.stmt('SELECT * FROM audit_log ORDER BY seq').iterate() as IterableIterator<AuditRow>
     return verifyChain(mapIter(rows, toAudit))
   }
 
@@ -305,7 +301,7 @@ export class SqliteStore implements Store {
   // ---- internals (call inside a transaction) -------------------------------
 
   private appendAudit (d: AuditDraft): AuditEntry {
-    const last = this.db.prepare('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    const last = this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
     const fields = {
       seq: (last?.seq ?? 0) + 1,
       time: now(),
@@ -317,19 +313,29 @@ export class SqliteStore implements Store {
     }
     const prevHash = last?.hash ?? GENESIS
     const hash = entryHash(prevHash, fields)
-    this.db.prepare(`INSERT INTO audit_log (seq, time, actor_kind, actor_id, actor_name, action, target, outcome, detail, prev_hash, hash)
+    this.stmt(`INSERT INTO audit_log (seq, time, actor_kind, actor_id, actor_name, action, target, outcome, detail, prev_hash, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       fields.seq, fields.time, d.actor.kind, d.actor.id, d.actor.name ?? null, d.action, d.target ?? null, fields.outcome,
       JSON.stringify(fields.detail), prevHash, hash)
     return { ...fields, prevHash, hash }
   }
 
+  /** Prepared statements, compiled once per SQL text (there is a fixed set of them). */
+  private stmt (sql: string): Database.Statement {
+    let st = this.statements.get(sql)
+    if (st === undefined) {
+      st = this.db.prepare(sql)
+      this.statements.set(sql, st)
+    }
+    return st
+  }
+
   private nodeId (name: string): number | undefined {
-    return (this.db.prepare('SELECT id FROM nodes WHERE name = ?').get(name) as { id: number } | undefined)?.id
+    return (this.stmt('SELECT id FROM nodes WHERE name = ?').get(name) as { id: number } | undefined)?.id
   }
 
   private groupExists (name: string): boolean {
-    return this.db.prepare('SELECT 1 FROM groups WHERE name = ?').get(name) !== undefined
+    return this.stmt('SELECT 1 FROM groups WHERE name = ?').get(name) !== undefined
   }
 
   /** Raises GROUP_NOT_FOUND for unknown groups, or creates them; returns those created. */
@@ -340,7 +346,7 @@ export class SqliteStore implements Store {
       throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${missing.join(', ')} (create it with 'netboot group add NAME')`,
         missing.map((g) => ({ where: g, message: 'group does not exist', code: 'GROUP_NOT_FOUND' })))
     }
-    const ins = this.db.prepare('INSERT INTO groups (name, description, created_at) VALUES (?, \'\', ?)')
+    const ins = this.stmt('INSERT INTO groups (name, description, created_at) VALUES (?, \'\', ?)')
     for (const g of missing) ins.run(g, t)
     return missing
   }
@@ -350,19 +356,19 @@ export class SqliteStore implements Store {
     let nodeId: number
     try {
       if (id === undefined) {
-        nodeId = Number(this.db.prepare('INSERT INTO nodes (name, xname, nid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
+        nodeId = Number(this.stmt('INSERT INTO nodes (name, xname, nid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
           .run(s.name, s.xname ?? null, s.nid ?? null, t, t).lastInsertRowid)
       } else {
         nodeId = id
-        this.db.prepare('UPDATE nodes SET xname = ?, nid = ?, updated_at = ? WHERE id = ?').run(s.xname ?? null, s.nid ?? null, t, id)
+        this.stmt('UPDATE nodes SET xname = ?, nid = ?, updated_at = ? WHERE id = ?').run(s.xname ?? null, s.nid ?? null, t, id)
       }
     } catch (e) {
       throw this.conflict(e, s)
     }
-    this.db.prepare('DELETE FROM node_groups WHERE node_id = ?').run(nodeId)
-    const link = this.db.prepare('INSERT INTO node_groups (node_id, group_name, position) VALUES (?, ?, ?)')
+    this.stmt('DELETE FROM node_groups WHERE node_id = ?').run(nodeId)
+    const link = this.stmt('INSERT INTO node_groups (node_id, group_name, position) VALUES (?, ?, ?)')
     s.groups.forEach((g, i) => link.run(nodeId, g, i))
-    const addr = this.db.prepare('INSERT INTO addresses (node_id, kind, mac, ip, network, position) VALUES (?, ?, ?, ?, ?, ?)')
+    const addr = this.stmt('INSERT INTO addresses (node_id, kind, mac, ip, network, position) VALUES (?, ?, ?, ?, ?, ?)')
     try {
       s.interfaces.forEach((ifc, i) => addr.run(nodeId, 'nic', ifc.mac, ifc.ip ?? null, ifc.network ?? null, i))
       if (s.bmcMac !== undefined || s.bmcIp !== undefined) addr.run(nodeId, 'bmc', s.bmcMac ?? null, s.bmcIp ?? null, null, 0)
@@ -376,11 +382,11 @@ export class SqliteStore implements Store {
     if (!(e instanceof Database.SqliteError) || e.code !== 'SQLITE_CONSTRAINT_UNIQUE') return e
     const col = /UNIQUE constraint failed: (\w+)\.(\w+)/.exec(e.message)?.slice(1).join('.')
     const holder = (sql: string, v: unknown): string =>
-      (this.db.prepare(sql).get(v) as { name: string } | undefined)?.name ?? 'another node'
+      (this.stmt(sql).get(v) as { name: string } | undefined)?.name ?? 'another node'
     const byAddr = (field: 'mac' | 'ip', v: string | undefined): string =>
       holder(`SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.${field} = ?`, v)
     const pick = <T>(values: (T | undefined)[], sql: string): T | undefined =>
-      values.find((v) => v !== undefined && this.db.prepare(sql).get(v) !== undefined)
+      values.find((v) => v !== undefined && this.stmt(sql).get(v) !== undefined)
     const fail = (code: ErrorCode, what: string, value: unknown, owner: string): NetbootError =>
       new NetbootError(code, `${what} ${String(value)} of node '${s.name}' is already used by node '${owner}'`,
         [{ where: s.name, message: `${what} ${String(value)} already used by ${owner}`, code }])
@@ -413,11 +419,11 @@ export class SqliteStore implements Store {
       args.push(filter.group)
     }
     const cond = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-    const rows = this.db.prepare(`SELECT n.* FROM nodes n ${cond} ORDER BY n.nid IS NULL, n.nid, n.name`).all(...args) as NodeRow[]
+    const rows = this.stmt(`SELECT n.* FROM nodes n ${cond} ORDER BY n.nid IS NULL, n.nid, n.name`).all(...args) as NodeRow[]
     if (rows.length === 0) return []
     const ids = JSON.stringify(rows.map((r) => r.id))
-    const addrs = this.db.prepare('SELECT * FROM addresses WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, kind DESC, position').all(ids) as AddressRow[]
-    const links = this.db.prepare('SELECT * FROM node_groups WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, position').all(ids) as GroupLinkRow[]
+    const addrs = this.stmt('SELECT * FROM addresses WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, kind DESC, position').all(ids) as AddressRow[]
+    const links = this.stmt('SELECT * FROM node_groups WHERE node_id IN (SELECT value FROM json_each(?)) ORDER BY node_id, position').all(ids) as GroupLinkRow[]
     const byNode = <T extends { node_id: number }>(list: T[]): Map<number, T[]> => {
       const m = new Map<number, T[]>()
       for (const x of list) { const l = m.get(x.node_id) ?? []; l.push(x); m.set(x.node_id, l) }
