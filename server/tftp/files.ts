@@ -1,0 +1,345 @@
+/**
+ * The TFTP file source: a root directory plus virtual (generated) files, with
+ * safe name resolution and bounded-memory block reads.
+ *
+ * Name contract (`resolveRequestPath`, pure):
+ * - NUL, backslash, control characters: refused (`invalid-name`);
+ * - one leading `/` is stripped (firmware commonly asks for `/pxelinux.0`);
+ *   a name still absolute after that (`//etc/passwd`) is refused (`traversal`);
+ * - any `..` component is refused (`traversal`), before and regardless of
+ *   normalisation; `.` and empty components are dropped;
+ * - so `/etc/passwd` means `<root>/etc/passwd`, never the host's file.
+ * On disk the joined path is resolved with realpath; a result outside the real
+ * root (a symlink pointing out) is `traversal`; only regular files are served.
+ * The final open uses O_NOFOLLOW and O_NONBLOCK and re-checks the inode, so a
+ * file swapped for a symlink or FIFO between the checks is refused, not followed.
+ *
+ * Virtual files are looked up by the same resolved name and take precedence
+ * over the disk.
+ */
+
+import { constants as fsc, type Stats } from 'node:fs'
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
+import path from 'node:path'
+import { netasciiEncode, type TransferMode } from './codec.js'
+
+export interface VirtualFileContext {
+  /** The requesting peer, for generated content that depends on the client. */
+  readonly peer: { readonly address: string; readonly port: number }
+}
+
+export type VirtualFile = (ctx: VirtualFileContext) => Buffer | Promise<Buffer>
+export type VirtualFiles = Readonly<Record<string, VirtualFile>> | ReadonlyMap<string, VirtualFile>
+
+export const FILE_ERRORS = {
+  'invalid-name': 'The name contains NUL, a backslash or a control character, or is empty.',
+  traversal: 'The name leaves the TFTP root (.. component, absolute path, or a symlink resolving outside).',
+  'not-found': 'No file or virtual file has that name.',
+  'not-regular-file': 'The name resolves to a directory, device, FIFO or socket.',
+  'permission-denied': 'The file exists but the server may not read it.',
+  'io-error': 'Reading or generating the file failed.',
+} as const satisfies Record<string, string>
+
+export type FileErrorCode = keyof typeof FILE_ERRORS
+
+export interface FileError {
+  readonly code: FileErrorCode
+  readonly message: string
+}
+
+export type FileResult<T> = { ok: true; value: T } | { ok: false; error: FileError }
+
+const err = (code: FileErrorCode, message: string = FILE_ERRORS[code]): { ok: false; error: FileError } => ({
+  ok: false,
+  error: { code, message },
+})
+
+/** Resolve a requested name to a root-relative POSIX path (no leading `/`, no `.`/`..`). */
+export function resolveRequestPath(name: string): FileResult<string> {
+  if (name.length === 0) return err('invalid-name')
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(name)) return err('invalid-name')
+  const stripped = name.startsWith('/') ? name.slice(1) : name
+  if (stripped.startsWith('/')) return err('traversal', 'absolute path outside the root')
+  const parts = stripped.split('/')
+  if (parts.includes('..')) return err('traversal', '".." component')
+  const kept = parts.filter((p) => p !== '' && p !== '.')
+  if (kept.length === 0) return err('not-regular-file', 'the root directory itself')
+  return { ok: true, value: kept.join('/') }
+}
+
+/**
+ * Blocks of one transfer's byte stream. `readBlock` is synchronous and valid only
+ * for blocks covered by a completed `load`; the driver calls `isLoaded`/`load`
+ * before each transition (see transfer.ts `blocksNeeded`). Ranges passed to
+ * `load` start no earlier than the previous one (the window only moves forward).
+ */
+export interface BlockSource {
+  isLoaded(first: number, last: number): boolean
+  load(first: number, last: number): Promise<void>
+  /** Block `index`: blksize octets, or fewer for the last block (possibly 0). */
+  readBlock(index: number): Buffer
+}
+
+export interface OpenedFile {
+  /** Root-relative name, for logs. */
+  readonly name: string
+  /** Size in octets of the file (before any netascii translation). */
+  readonly size: number
+  readonly virtual: boolean
+  blocks(blksize: number, mode: TransferMode): BlockSource
+  close(): Promise<void>
+}
+
+/**
+ * Octets read from disk per read-ahead refill (the window's size if larger).
+ * Bounds memory at about this much per transfer (64 MiB for 1024 transfers)
+ * while keeping a 32 MiB file to 512 reads.
+ */
+export const DEFAULT_CHUNK_SIZE = 64 * 1024
+
+export interface FileStoreOptions {
+  readonly root: string
+  readonly virtualFiles?: VirtualFiles
+  readonly chunkSize?: number
+}
+
+export interface FileStore {
+  /** The real (symlink-free) root directory. */
+  readonly root: string
+  open(name: string, ctx: VirtualFileContext): Promise<FileResult<OpenedFile>>
+}
+
+/** Resolves the root (must be an existing directory) and checks virtual file names; throws on bad configuration. */
+export async function createFileStore(opts: FileStoreOptions): Promise<FileStore> {
+  const root = await realpath(opts.root)
+  const st = await stat(root)
+  if (!st.isDirectory()) throw new Error(`TFTP root ${opts.root} is not a directory`)
+  const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const virtual = new Map<string, VirtualFile>()
+  const entries = opts.virtualFiles instanceof Map ? [...opts.virtualFiles] : Object.entries(opts.virtualFiles ?? {})
+  for (const [name, fn] of entries) {
+    const r = resolveRequestPath(name)
+    if (!r.ok) throw new Error(`virtual file name ${JSON.stringify(name)}: ${r.error.message}`)
+    virtual.set(r.value, fn)
+  }
+
+  async function openVirtual(name: string, fn: VirtualFile, ctx: VirtualFileContext): Promise<FileResult<OpenedFile>> {
+    let content: Buffer
+    try {
+      content = await fn(ctx)
+    } catch (e) {
+      return err('io-error', `virtual file generator failed: ${(e as Error)?.message ?? String(e)}`)
+    }
+    if (!Buffer.isBuffer(content)) return err('io-error', 'virtual file generator returned no Buffer')
+    return {
+      ok: true,
+      value: {
+        name,
+        size: content.length,
+        virtual: true,
+        blocks: (blksize, mode) => new BufferSource(mode === 'netascii' ? netasciiEncode(content) : content, blksize),
+        close: async () => {},
+      },
+    }
+  }
+
+  async function openDisk(name: string): Promise<FileResult<OpenedFile>> {
+    const joined = path.join(root, ...name.split('/'))
+    let real: string
+    try {
+      real = await realpath(joined)
+    } catch (e) {
+      return mapFsError(e)
+    }
+    if (real !== root && !real.startsWith(root + path.sep)) return err('traversal', 'resolves outside the root')
+    let before: Stats
+    try {
+      before = await stat(real)
+    } catch (e) {
+      return mapFsError(e)
+    }
+    if (!before.isFile()) return err('not-regular-file')
+    let fh: FileHandle
+    try {
+      fh = await open(real, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
+    } catch (e) {
+      return mapFsError(e)
+    }
+    try {
+      const after = await fh.stat()
+      if (!after.isFile() || after.ino !== before.ino || after.dev !== before.dev) {
+        await fh.close()
+        return err('not-regular-file', 'file changed while opening')
+      }
+      const size = after.size
+      return {
+        ok: true,
+        value: {
+          name,
+          size,
+          virtual: false,
+          blocks: (blksize, mode) =>
+            mode === 'netascii' ? new NetasciiSource(fh, size, blksize, chunkSize) : new FileSource(fh, size, blksize, chunkSize),
+          close: () => fh.close(),
+        },
+      }
+    } catch (e) {
+      await fh.close().catch(() => {})
+      return mapFsError(e)
+    }
+  }
+
+  return {
+    root,
+    async open(requested, ctx) {
+      const r = resolveRequestPath(requested)
+      if (!r.ok) return r
+      const fn = virtual.get(r.value)
+      if (fn !== undefined) return openVirtual(r.value, fn, ctx)
+      return openDisk(r.value)
+    },
+  }
+}
+
+function mapFsError(e: unknown): { ok: false; error: FileError } {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return err('not-found')
+    case 'EACCES':
+    case 'EPERM':
+      return err('permission-denied')
+    case 'ELOOP':
+      return err('traversal', 'symlink loop or symlink swapped in')
+    default:
+      return err('io-error', `${code ?? 'error'}: ${(e as Error)?.message ?? String(e)}`)
+  }
+}
+
+/** A whole stream in memory (virtual files). */
+export class BufferSource implements BlockSource {
+  constructor(
+    private readonly data: Buffer,
+    private readonly blksize: number,
+  ) {}
+
+  isLoaded(): boolean {
+    return true
+  }
+
+  async load(): Promise<void> {}
+
+  readBlock(index: number): Buffer {
+    const start = index * this.blksize
+    if (start > this.data.length) throw new RangeError(`block ${index} is past the end`)
+    return this.data.subarray(start, Math.min(start + this.blksize, this.data.length))
+  }
+}
+
+/** Reads exactly `length` octets at `position` or throws (the file shrank). */
+async function readExactly(fh: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length)
+  let got = 0
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got)
+    if (bytesRead === 0) throw Object.assign(new Error('file shrank during transfer'), { code: 'ESHRANK' })
+    got += bytesRead
+  }
+  return buf
+}
+
+/**
+ * Octet stream of a file, read in chunks of at least `chunkSize` octets; holds
+ * one chunk (or one window, if larger) in memory.
+ */
+export class FileSource implements BlockSource {
+  private buf: Buffer = Buffer.alloc(0)
+  private bufStart = 0
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly size: number,
+    private readonly blksize: number,
+    private readonly chunkSize: number,
+  ) {}
+
+  private range(first: number, last: number): [number, number] {
+    const start = Math.min(first * this.blksize, this.size)
+    const end = Math.min((last + 1) * this.blksize, this.size)
+    return [start, end]
+  }
+
+  isLoaded(first: number, last: number): boolean {
+    const [start, end] = this.range(first, last)
+    return start === end || (start >= this.bufStart && end <= this.bufStart + this.buf.length)
+  }
+
+  async load(first: number, last: number): Promise<void> {
+    if (this.isLoaded(first, last)) return
+    const [start, end] = this.range(first, last)
+    const length = Math.min(Math.max(end - start, this.chunkSize), this.size - start)
+    this.buf = await readExactly(this.fh, length, start)
+    this.bufStart = start
+  }
+
+  readBlock(index: number): Buffer {
+    const [start, end] = this.range(index, index)
+    if (start === end) return Buffer.alloc(0)
+    if (!this.isLoaded(index, index)) throw new RangeError(`block ${index} not loaded`)
+    return this.buf.subarray(start - this.bufStart, end - this.bufStart)
+  }
+}
+
+/**
+ * netascii stream of a file (RFC 1350 §1): translated forward chunk by chunk;
+ * keeps the translated octets from the start of the current window onward.
+ */
+export class NetasciiSource implements BlockSource {
+  private out: Buffer = Buffer.alloc(0)
+  private outStart = 0
+  private srcPos = 0
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly size: number,
+    private readonly blksize: number,
+    private readonly chunkSize: number,
+  ) {}
+
+  private get eof(): boolean {
+    return this.srcPos >= this.size
+  }
+
+  isLoaded(first: number, last: number): boolean {
+    const start = first * this.blksize
+    const end = (last + 1) * this.blksize
+    return start >= this.outStart && (end <= this.outStart + this.out.length || this.eof)
+  }
+
+  async load(first: number, last: number): Promise<void> {
+    const start = first * this.blksize
+    const end = (last + 1) * this.blksize
+    if (start < this.outStart) {
+      this.out = Buffer.alloc(0)
+      this.outStart = 0
+      this.srcPos = 0
+    }
+    const drop = Math.min(start - this.outStart, this.out.length)
+    this.out = this.out.subarray(drop)
+    this.outStart += drop
+    while (this.outStart + this.out.length < end && !this.eof) {
+      const raw = await readExactly(this.fh, Math.min(this.chunkSize, this.size - this.srcPos), this.srcPos)
+      this.srcPos += raw.length
+      this.out = Buffer.concat([this.out, netasciiEncode(raw)])
+    }
+  }
+
+  readBlock(index: number): Buffer {
+    if (!this.isLoaded(index, index)) throw new RangeError(`block ${index} not loaded`)
+    const s = index * this.blksize - this.outStart
+    if (s > this.out.length) throw new RangeError(`block ${index} is past the end`)
+    return this.out.subarray(s, Math.min(s + this.blksize, this.out.length))
+  }
+}
