@@ -15,6 +15,8 @@ import { buildNodeApp } from './http/node/app.js'
 import { version } from './version.js'
 import { startDhcp } from './dhcp/setup.js'
 import type { DhcpServer } from './dhcp/server.js'
+import { startTftp } from './tftp/setup.js'
+import type { TftpServer } from './tftp/server.js'
 
 export interface Running {
   readonly store: Store
@@ -32,6 +34,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   const store = SqliteStore.open(loaded.dbPath, { synchronous: config.database.synchronous })
   const apps: FastifyInstance[] = []
   let dhcp: DhcpServer | undefined
+  let tftp: TftpServer | undefined
   try {
     const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version })
     apps.push(admin)
@@ -41,6 +44,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     await node.listen({ host: config.http.listen, port: config.http.port })
     if (config.dhcp.enabled && config.dhcp.subnets.length > 0) dhcp = await startDhcp(loaded, store, log, metrics.registry)
     else log.info('dhcp: not serving (disabled or no subnets configured)')
+    if (config.tftp.enabled) tftp = await startTftp(loaded, () => Buffer.from(autoexecScript(loaded.publicUrl)), log, metrics.registry)
     const url = (a: FastifyInstance): string => {
       const addr = a.server.address() as AddressInfo
       return `http://${addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address}:${addr.port}`
@@ -57,6 +61,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
         }, DRAIN_DEADLINE_MS)
         timer.unref()
         await dhcp?.close()
+        await tftp?.close()
         await Promise.all(apps.map(async (a) => await a.close()))
         clearTimeout(timer)
         await store.close()
@@ -71,8 +76,14 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     return running
   } catch (e) {
     await dhcp?.close()
+    await tftp?.close()
     await Promise.allSettled(apps.map(async (a) => await a.close()))
     await store.close()
     throw e
   }
+}
+
+/** For NICs that fetch autoexec.ipxe by TFTP first: hand over to the HTTP boot script. */
+function autoexecScript (publicUrl: string): string {
+  return `#!ipxe\n:retry\nchain ${publicUrl}/boot/\${net0/mac} || goto wait\n:wait\nsleep 5\ngoto retry\n`
 }

@@ -20,7 +20,7 @@ import {
 import {
   MessageType, Opt, domainName, dnsServers, encodeReply, hostName, interfaceMtu, leaseTime, macOf, newReply, ntpServers, optionValue,
   rebindingTime, renewalTime, requestedIp, routers, serverId as serverIdCodec, subnetMask, broadcastAddress, textBytes,
-  writeOption, bootfileName, tftpServerName, vendorClass as vendorClassCodec, parameterRequestList,
+  writeOption, bootfileName, tftpServerName, vendorClass as vendorClassCodec, parameterRequestList, vendorSpecific, PxeSubOpt, messageTypeOf,
   type ClientMessageType, type DhcpPacket, type ServerMessageType,
 } from './codec/index.js'
 import { cidrContains, intToIPv4, ipv4ToInt, type Cidr } from '../inventory/addresses.js'
@@ -46,6 +46,8 @@ export interface SubnetRuntime {
 }
 
 export interface EngineConfig {
+  /** `server`: addresses and boot information. `proxy`: boot information only (PXE spec §2.2.4 proxyDHCP). */
+  readonly mode: 'server' | 'proxy'
   readonly subnets: readonly SubnetRuntime[]
   readonly unknown: { readonly action: 'discover' | 'reboot' | 'ignore'; readonly leaseTime: number }
   /** Builds the boot configuration (URLs, TFTP server) for a subnet's server address. */
@@ -58,7 +60,7 @@ export interface EngineConfig {
 
 export type DropReason =
   | 'no-subnet' | 'unknown-node-ignored' | 'other-server-selected' | 'no-address-available'
-  | 'reserved-elsewhere' | 'not-our-lease' | 'encode-failed' | 'no-reply-needed'
+  | 'reserved-elsewhere' | 'not-our-lease' | 'encode-failed' | 'no-reply-needed' | 'not-a-boot-client'
 
 export interface DecisionLog {
   mac: string
@@ -103,8 +105,12 @@ export class DhcpEngine {
     private readonly leases: LeaseTable,
   ) {}
 
-  /** Decides the answer to one validated client request that arrived on `via` (undefined: relayed or unbound socket). */
-  async handle (req: DhcpPacket, type: ClientMessageType, via: string | undefined, now = Date.now()): Promise<Decision> {
+  /**
+   * Decides the answer to one validated client request that arrived on `via`
+   * (undefined: relayed or unbound socket); `port` is the server port it came to
+   * (67, or 4011 for proxyDHCP boot-server requests).
+   */
+  async handle (req: DhcpPacket, type: ClientMessageType, via: string | undefined, now = Date.now(), port = 67): Promise<Decision> {
     const mac = macOf(req)
     const client = classifyClient(req)
     const x: Exchange = {
@@ -112,7 +118,8 @@ export class DhcpEngine {
       ...(via !== undefined ? { via } : {}),
       log: { mac, xid: req.xid.toString(16).padStart(8, '0'), type: TYPE_NAMES[type] ?? String(type), firmware: client.firmware, arch: client.arch },
     }
-    for (const step of this.chain(type)) {
+    const chain = this.cfg.mode === 'proxy' ? this.proxyChain(type, port) : this.chain(type)
+    for (const step of chain) {
       const d = await step(x)
       if (d !== undefined) return d
     }
@@ -128,6 +135,34 @@ export class DhcpEngine {
       case MessageType.INFORM: return [this.subnet, this.identify, this.inform, this.options, this.boot, this.send]
       default: return []
     }
+  }
+
+  /**
+   * proxyDHCP (PXE spec 2.1 §2.2.4, §2.2.5): another server hands out addresses.
+   * A PXE client's DISCOVER on 67 gets an OFFER with no address, `PXEClient` in
+   * option 60 and the boot file; its REQUEST to 4011 gets the ACK. iPXE, UEFI
+   * HTTP and plain clients that do not ask for PXE are not ours to answer.
+   */
+  private proxyChain (type: ClientMessageType, port: number): Step[] {
+    if (type === MessageType.DISCOVER && port !== 4011) return [this.subnet, this.pxeOnly, this.identify, this.policy, this.proxyOffer, this.boot, this.send]
+    if (type === MessageType.REQUEST && port === 4011) return [this.subnet, this.pxeOnly, this.identify, this.policy, this.proxyOffer, this.boot, this.send]
+    if (type === MessageType.INFORM && port === 4011) return [this.subnet, this.pxeOnly, this.identify, this.policy, this.proxyOffer, this.boot, this.send]
+    return []
+  }
+
+  private readonly pxeOnly: Step = (x) => {
+    if (x.client.firmware !== 'pxe' && x.client.firmware !== 'ipxe') return drop(x, 'not-a-boot-client')
+    return undefined
+  }
+
+  private readonly proxyOffer: Step = (x) => {
+    const type = x.type === MessageType.DISCOVER ? MessageType.OFFER : MessageType.ACK
+    x.reply = newReply(x.req, type as ServerMessageType, x.subnet!.serverAddress)
+    x.reply.ciaddr = '0.0.0.0'
+    writeOption(x.reply.options, vendorClassCodec, 'PXEClient')
+    // PXE_DISCOVERY_CONTROL bit 3: the boot file name is given; skip boot-server discovery.
+    writeOption(x.reply.options, vendorSpecific, [{ code: PxeSubOpt.DISCOVERY_CONTROL, data: new Uint8Array([8]) }])
+    return undefined
   }
 
   /**
@@ -299,7 +334,8 @@ export class DhcpEngine {
       case 'ipxe-script':
         r.file = sel.url
         writeOption(r.options, bootfileName, sel.url)
-        r.options.set(Opt.IPXE_ENCAP, ipxeEncapsulatedOptions())
+        // no-pxedhcp tells iPXE not to wait for proxy offers; a proxy must not send it
+        if (this.cfg.mode === 'server') r.options.set(Opt.IPXE_ENCAP, ipxeEncapsulatedOptions())
         x.log.boot = sel.url
         break
       case 'none':
@@ -313,7 +349,7 @@ export class DhcpEngine {
     const enc = encodeReply(reply, { request: x.req })
     if (!enc.ok) return drop(x, 'encode-failed', enc.error.message)
     if (x.ip !== undefined) x.log.ip = x.ip
-    const type = x.type === MessageType.DISCOVER ? 'OFFER' : 'ACK'
+    const type = messageTypeOf(reply) === MessageType.OFFER ? 'OFFER' : 'ACK'
     return { kind: 'reply', type, bytes: enc.value, dest: replyDestination(x.req, reply), log: x.log }
   }
 

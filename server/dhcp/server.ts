@@ -25,6 +25,8 @@ export interface DhcpServerOptions {
   /** Also listen unbound for relayed requests (subnets without a local interface). */
   readonly relays: boolean
   readonly port: number
+  /** proxyDHCP: also serve PXE boot-server requests on this port (4011). */
+  readonly proxyPort?: number
   /** Where replies to clients go; 68 except in tests. */
   readonly clientPort?: number
   readonly log: Logger
@@ -47,12 +49,15 @@ export class DhcpServer {
     if (this.state !== 'stopped') throw new Error(`dhcp server cannot start while ${this.state}`)
     this.state = 'starting'
     try {
-      if (this.o.interfaces.length === 0) {
-        this.o.log.warn({ port: this.o.port }, 'dhcp: no provisioning interfaces configured (server.interfaces); answering on every interface')
-        await this.open(undefined, 'any')
-      } else {
-        for (const ifname of this.o.interfaces) await this.open(ifname, 'device')
-        if (this.o.relays) await this.open(undefined, 'relay')
+      const ports = [this.o.port, ...(this.o.proxyPort !== undefined ? [this.o.proxyPort] : [])]
+      for (const port of ports) {
+        if (this.o.interfaces.length === 0) {
+          this.o.log.warn({ port }, 'dhcp: no provisioning interfaces configured (server.interfaces); answering on every interface')
+          await this.open(undefined, 'any', port)
+        } else {
+          for (const ifname of this.o.interfaces) await this.open(ifname, 'device', port)
+          if (this.o.relays) await this.open(undefined, 'relay', port)
+        }
       }
     } catch (e) {
       await this.close()
@@ -68,20 +73,20 @@ export class DhcpServer {
     this.state = 'stopped'
   }
 
-  private async open (ifname: string | undefined, role: 'device' | 'relay' | 'any'): Promise<void> {
+  private async open (ifname: string | undefined, role: 'device' | 'relay' | 'any', port: number): Promise<void> {
     const sock = createSocket({ type: 'udp4', reuseAddr: true })
     await new Promise<void>((resolve, reject) => {
       sock.once('error', reject)
-      sock.bind(this.o.port, '0.0.0.0', () => { sock.off('error', reject); resolve() })
+      sock.bind(port, '0.0.0.0', () => { sock.off('error', reject); resolve() })
     })
     if (ifname !== undefined) bindToDevice(sock, ifname)
     sock.setBroadcast(true)
     sock.on('error', (err) => this.o.log.error({ err, iface: ifname }, 'dhcp: socket error'))
-    sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, msg, peer) })
+    sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, port, msg, peer) })
     this.sockets.push(sock)
   }
 
-  private async receive (sock: Socket, role: 'device' | 'relay' | 'any', via: string | undefined, msg: Buffer, peer: RemoteInfo): Promise<void> {
+  private async receive (sock: Socket, role: 'device' | 'relay' | 'any', via: string | undefined, port: number, msg: Buffer, peer: RemoteInfo): Promise<void> {
     if (this.state !== 'serving') return
     const started = process.hrtime.bigint()
     const from = `${peer.address}:${peer.port}`
@@ -103,7 +108,7 @@ export class DhcpServer {
     this.inflight++
     let d: Decision
     try {
-      d = await this.o.engine.handle(pkt, val.value.messageType, via)
+      d = await this.o.engine.handle(pkt, val.value.messageType, via, Date.now(), port)
     } catch (err) {
       this.metrics.drops.inc({ reason: 'internal' })
       this.o.log.error({ err, peer: from, mac: safeMac(pkt), xid: pkt.xid.toString(16) }, 'dhcp: failed to handle request')
@@ -118,13 +123,15 @@ export class DhcpServer {
       this.o.log[level]({ ...d.log, peer: from, iface: via, result: d.reason }, 'dhcp: no reply')
       return
     }
-    const port = d.dest.kind === 'relay' ? d.dest.port : this.o.clientPort ?? d.dest.port
-    sock.send(d.bytes, port, d.dest.address, (err) => {
+    // PXE spec §2.2.5: a boot-server (4011) reply goes back to where the request came from.
+    const toPort = d.dest.kind === 'relay' ? d.dest.port : port === this.o.proxyPort ? peer.port : this.o.clientPort ?? d.dest.port
+    const toAddr = port === this.o.proxyPort && d.dest.kind !== 'relay' ? peer.address : d.dest.address
+    sock.send(d.bytes, toPort, toAddr, (err) => {
       if (err !== null && err !== undefined) this.o.log.error({ err, ...d.log, to: d.dest.address }, 'dhcp: send failed')
     })
     this.metrics.replies.inc({ type: d.type })
     this.metrics.latency.observe({ type: d.log.type }, Number(process.hrtime.bigint() - started) / 1e9)
-    this.o.log.info({ ...d.log, peer: from, iface: via, reply: d.type, to: `${d.dest.address}:${port}`, dest: d.dest.reason }, 'dhcp: reply')
+    this.o.log.info({ ...d.log, peer: from, iface: via, reply: d.type, to: `${toAddr}:${toPort}`, dest: d.dest.reason }, 'dhcp: reply')
   }
 }
 

@@ -41,6 +41,7 @@ export function engineConfig (loaded: LoadedConfig, subnets: SubnetRuntime[]): E
   const c = loaded.config
   const files = c.dhcp.boot_files
   return {
+    mode: c.dhcp.mode,
     subnets,
     unknown: { action: c.unknown_nodes.action, leaseTime: c.unknown_nodes.lease_time },
     declineHold: c.dhcp.decline_hold,
@@ -67,6 +68,7 @@ export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger
     interfaces: loaded.config.server.interfaces,
     relays: subnets.some((s) => s.interface === undefined),
     port: loaded.config.dhcp.port,
+    ...(loaded.config.dhcp.mode === 'proxy' ? { proxyPort: 4011 } : {}),
     log: log.child({ component: 'dhcp' }),
     registry,
   })

@@ -16,7 +16,7 @@ t.test('bootcamp import and listing from the CLI against a running server', asyn
   const dir = tempDir(t)
   const [adminPort, httpPort] = [await freePort(), await freePort()]
   const cfg = join(dir, 'netboot.yaml')
-  writeFileSync(cfg, `data_dir: ${dir}/data\nadmin: {port: ${adminPort}}\nhttp: {listen: 127.0.0.1, port: ${httpPort}}\nlog: {level: info}\n`)
+  writeFileSync(cfg, `data_dir: ${dir}/data\nadmin: {port: ${adminPort}}\nhttp: {listen: 127.0.0.1, port: ${httpPort}}\nlog: {level: info}\ntftp: {enabled: false}\n`)
   const adminUrl = `http://127.0.0.1:${adminPort}`
   const c = ['-c', cfg]
 

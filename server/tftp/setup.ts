@@ -1,0 +1,32 @@
+/**
+ * The TFTP service from the configuration: the iPXE binaries directory, read-only,
+ * plus the generated `autoexec.ipxe` some NICs ask for first; transfers counted
+ * on the server's Prometheus registry.
+ */
+import type { Logger } from 'pino'
+import { Counter, Histogram, type Registry } from 'prom-client'
+import type { LoadedConfig } from '../config/load.js'
+import { createTftpServer, type TftpServer } from './server.js'
+
+export async function startTftp (loaded: LoadedConfig, autoexec: () => Buffer, log: Logger, registry: Registry): Promise<TftpServer> {
+  const c = loaded.config.tftp
+  const transfers = new Counter({ name: 'netboot_tftp_transfers_total', help: 'TFTP transfers by result', labelNames: ['result'], registers: [registry] })
+  const refused = new Counter({ name: 'netboot_tftp_refused_total', help: 'TFTP requests refused, by reason', labelNames: ['reason'], registers: [registry] })
+  const bytes = new Counter({ name: 'netboot_tftp_bytes_total', help: 'Bytes sent by completed TFTP transfers', registers: [registry] })
+  const seconds = new Histogram({ name: 'netboot_tftp_transfer_seconds', help: 'TFTP transfer duration', registers: [registry], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] })
+  const server = createTftpServer({
+    root: c.ipxe_dir,
+    virtualFiles: { 'autoexec.ipxe': () => autoexec() },
+    address: c.listen,
+    port: c.port,
+    log: log.child({ component: 'tftp' }),
+    events: {
+      onTransferDone: (n, ms) => { transfers.inc({ result: 'done' }); bytes.inc(n); seconds.observe(ms / 1000) },
+      onTransferFailed: (reason) => transfers.inc({ result: reason }),
+      onRequestRefused: (reason) => refused.inc({ reason }),
+    },
+  })
+  const { port } = await server.start()
+  log.info({ component: 'tftp', root: c.ipxe_dir, port }, 'tftp: serving')
+  return server
+}
