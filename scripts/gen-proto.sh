@@ -7,7 +7,7 @@ out=${1:-proto/gen}
 mkdir -p "$out"
 for f in proto/*.proto; do
   name=$(basename "$f" .proto)
-  npx --no-install pbjs -t static-module -w es6 --no-create --no-verify --no-convert --no-delimited --force-long -o "$out/$name.js" "$f"
+  npx --no-install pbjs -t static-module -w es6 --no-create --no-verify --no-convert --no-delimited -o "$out/$name.js" "$f"
   # protobufjs is CommonJS: Node's ESM loader needs the default import and the file extension.
   sed -i 's#^import \* as \$protobuf from "protobufjs/minimal";#import $protobuf from "protobufjs/minimal.js";#' "$out/$name.js"
   npx --no-install pbts --no-comments -o "$out/$name.d.ts" "$out/$name.js"

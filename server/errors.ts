@@ -47,9 +47,35 @@ export const catalogue = {
   INVALID_NAME: { status: 400, summary: 'A node or group name is not a valid hostname label.' },
   INVALID_HOSTLIST: { status: 400, summary: 'A host range such as nid[001-009] is malformed or too large.' },
 
+  IDENTITY_NOT_FOUND: { status: 404, summary: 'No TPM identity has that id.' },
+
   // tokens and audit
   TOKEN_NOT_FOUND: { status: 404, summary: 'No admin token has that id.' },
   AUDIT_CHAIN_BROKEN: { status: 500, summary: 'The audit log hash chain does not verify: an entry was edited, removed or reordered.' },
+
+  // attestation (agent ↔ server); each refusal is also an audit entry
+  ATTEST_BAD_REQUEST: { status: 400, summary: 'An attestation message is malformed, too large, or of an unsupported version.' },
+  ATTEST_UNKNOWN_NODE: { status: 403, summary: 'No node in the inventory has any of the MACs the agent reported; it is recorded for discovery.' },
+  ATTEST_UNKNOWN_EK: { status: 403, summary: 'The TPM endorsement key is not enrolled for this node and the policy does not enroll it.' },
+  ATTEST_EK_UNTRUSTED: { status: 403, summary: 'The EK certificate is missing, expired, lacks the EK usage, or does not chain to a trusted manufacturer CA.' },
+  ATTEST_EK_MISMATCH: { status: 403, summary: "The TPM's endorsement key differs from the one enrolled for this node." },
+  ATTEST_AK_ATTRIBUTES: { status: 403, summary: 'The attestation key is not a restricted, fixedTPM signing key.' },
+  ATTEST_PENDING: { status: 403, summary: 'The node or its TPM awaits an admin decision (netboot enroll accept).' },
+  ATTEST_REJECTED: { status: 403, summary: "An admin rejected this node's TPM." },
+  ATTEST_SESSION_UNKNOWN: { status: 403, summary: 'The attestation session is unknown, expired or already used (a replayed nonce).' },
+  ATTEST_BAD_CREDENTIAL: { status: 403, summary: 'The activated credential is wrong: the AK is not on the TPM that owns the EK.' },
+  ATTEST_BAD_QUOTE: { status: 403, summary: 'The quote does not verify: bad signature, structure, or counters gone backwards.' },
+  ATTEST_NONCE_MISMATCH: { status: 403, summary: "The quote covers another nonce or boot key than this session's." },
+  ATTEST_PCR_MISMATCH: { status: 403, summary: "The reported PCR values do not match the quote's PCR digest." },
+  ATTEST_EVENTLOG_MISMATCH: { status: 403, summary: 'The firmware event log is malformed or does not replay to the quoted PCR values.' },
+  ATTEST_POLICY_VIOLATION: { status: 403, summary: 'PCR values differ from the approved values for this node and image.' },
+
+  // node tokens
+  TOKEN_REQUIRED: { status: 401, summary: 'A node endpoint needs Authorization: DPoP <token> and a DPoP proof.' },
+  TOKEN_INVALID: { status: 401, summary: 'The node token is malformed, signed by an unknown key, or lacks claims.' },
+  TOKEN_EXPIRED: { status: 401, summary: 'The node token has expired; the agent must attest again.' },
+  TOKEN_KEY_PROOF: { status: 401, summary: 'The DPoP proof is missing, replayed, stale, for another request, or not signed by the key the token is bound to.' },
+  TOKEN_WRONG_NODE: { status: 403, summary: "The token belongs to another node than the data asked for." },
 
   // store and server
   STORE_SCHEMA_TOO_NEW: { status: 500, summary: 'The database was written by a newer netboot; refusing to downgrade it.' },

@@ -16,6 +16,7 @@ import { version } from './version.js'
 import { startDhcp } from './dhcp/setup.js'
 import type { DhcpServer } from './dhcp/server.js'
 import { startTftp } from './tftp/setup.js'
+import { setupAttestation } from './attest/setup.js'
 import type { TftpServer } from './tftp/server.js'
 
 export interface Running {
@@ -38,7 +39,8 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   try {
     const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version })
     apps.push(admin)
-    const node = await buildNodeApp({ store, log, metrics, bodyLimit: config.http.body_limit })
+    const attestation = config.attestation.enabled ? await setupAttestation(loaded, store, log) : undefined
+    const node = await buildNodeApp({ store, log, metrics, bodyLimit: config.http.body_limit, ...(attestation !== undefined ? { attestation: { ...attestation, publicUrl: loaded.publicUrl } } : {}) })
     apps.push(node)
     await admin.listen({ host: config.admin.listen, port: config.admin.port })
     await node.listen({ host: config.http.listen, port: config.http.port })

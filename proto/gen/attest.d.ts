@@ -57,8 +57,6 @@ export namespace netboot {
                 nonce?: (Uint8Array|null);
                 pcrs?: (number[]|null);
                 bank?: (string|null);
-                status?: (string|null);
-                reason?: (string|null);
             }
 
             class AttestChallenge implements IAttestChallenge {
@@ -69,8 +67,6 @@ export namespace netboot {
                 public nonce: Uint8Array;
                 public pcrs: number[];
                 public bank: string;
-                public status: string;
-                public reason: string;
                 public static encode(message: netboot.attest.v1.IAttestChallenge, writer?: $protobuf.Writer): $protobuf.Writer;
                 public static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): netboot.attest.v1.AttestChallenge;
                 public static getTypeUrl(typeUrlPrefix?: string): string;
@@ -101,10 +97,8 @@ export namespace netboot {
             }
 
             interface IAttestResult {
-                status?: (string|null);
-                reason?: (string|null);
                 token?: (string|null);
-                expiresAt?: (Long|null);
+                expiresAt?: (number|Long|null);
                 node?: (string|null);
                 groups?: (string[]|null);
                 rootfsUrl?: (string|null);
@@ -114,10 +108,8 @@ export namespace netboot {
 
             class AttestResult implements IAttestResult {
                 constructor(properties?: netboot.attest.v1.IAttestResult);
-                public status: string;
-                public reason: string;
                 public token: string;
-                public expiresAt: Long;
+                public expiresAt: (number|Long);
                 public node: string;
                 public groups: string[];
                 public rootfsUrl: string;

@@ -444,8 +444,6 @@ export const netboot = $root.netboot = (() => {
                  * @property {Uint8Array|null} [nonce] AttestChallenge nonce
                  * @property {Array.<number>|null} [pcrs] AttestChallenge pcrs
                  * @property {string|null} [bank] AttestChallenge bank
-                 * @property {string|null} [status] AttestChallenge status
-                 * @property {string|null} [reason] AttestChallenge reason
                  */
 
                 /**
@@ -513,22 +511,6 @@ export const netboot = $root.netboot = (() => {
                 AttestChallenge.prototype.bank = "";
 
                 /**
-                 * AttestChallenge status.
-                 * @member {string} status
-                 * @memberof netboot.attest.v1.AttestChallenge
-                 * @instance
-                 */
-                AttestChallenge.prototype.status = "";
-
-                /**
-                 * AttestChallenge reason.
-                 * @member {string} reason
-                 * @memberof netboot.attest.v1.AttestChallenge
-                 * @instance
-                 */
-                AttestChallenge.prototype.reason = "";
-
-                /**
                  * Encodes the specified AttestChallenge message. Does not implicitly {@link netboot.attest.v1.AttestChallenge.verify|verify} messages.
                  * @function encode
                  * @memberof netboot.attest.v1.AttestChallenge
@@ -560,10 +542,6 @@ export const netboot = $root.netboot = (() => {
                     }
                     if (message.bank != null && Object.hasOwnProperty.call(message, "bank"))
                         writer.uint32(/* id 6, wireType 2 =*/50).string(message.bank);
-                    if (message.status != null && Object.hasOwnProperty.call(message, "status"))
-                        writer.uint32(/* id 7, wireType 2 =*/58).string(message.status);
-                    if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
-                        writer.uint32(/* id 8, wireType 2 =*/66).string(message.reason);
                     return writer;
                 };
 
@@ -636,14 +614,6 @@ export const netboot = $root.netboot = (() => {
                             }
                         case 6: {
                                 message.bank = reader.string();
-                                break;
-                            }
-                        case 7: {
-                                message.status = reader.string();
-                                break;
-                            }
-                        case 8: {
-                                message.reason = reader.string();
                                 break;
                             }
                         default:
@@ -922,10 +892,8 @@ export const netboot = $root.netboot = (() => {
                  * Properties of an AttestResult.
                  * @memberof netboot.attest.v1
                  * @interface IAttestResult
-                 * @property {string|null} [status] AttestResult status
-                 * @property {string|null} [reason] AttestResult reason
                  * @property {string|null} [token] AttestResult token
-                 * @property {Long|null} [expiresAt] AttestResult expiresAt
+                 * @property {number|Long|null} [expiresAt] AttestResult expiresAt
                  * @property {string|null} [node] AttestResult node
                  * @property {Array.<string>|null} [groups] AttestResult groups
                  * @property {string|null} [rootfsUrl] AttestResult rootfsUrl
@@ -950,22 +918,6 @@ export const netboot = $root.netboot = (() => {
                 }
 
                 /**
-                 * AttestResult status.
-                 * @member {string} status
-                 * @memberof netboot.attest.v1.AttestResult
-                 * @instance
-                 */
-                AttestResult.prototype.status = "";
-
-                /**
-                 * AttestResult reason.
-                 * @member {string} reason
-                 * @memberof netboot.attest.v1.AttestResult
-                 * @instance
-                 */
-                AttestResult.prototype.reason = "";
-
-                /**
                  * AttestResult token.
                  * @member {string} token
                  * @memberof netboot.attest.v1.AttestResult
@@ -975,7 +927,7 @@ export const netboot = $root.netboot = (() => {
 
                 /**
                  * AttestResult expiresAt.
-                 * @member {Long} expiresAt
+                 * @member {number|Long} expiresAt
                  * @memberof netboot.attest.v1.AttestResult
                  * @instance
                  */
@@ -1037,10 +989,6 @@ export const netboot = $root.netboot = (() => {
                         q = 0;
                     if (q > $util.recursionLimit)
                         throw Error("max depth exceeded");
-                    if (message.status != null && Object.hasOwnProperty.call(message, "status"))
-                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.status);
-                    if (message.reason != null && Object.hasOwnProperty.call(message, "reason"))
-                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.reason);
                     if (message.token != null && Object.hasOwnProperty.call(message, "token"))
                         writer.uint32(/* id 3, wireType 2 =*/26).string(message.token);
                     if (message.expiresAt != null && Object.hasOwnProperty.call(message, "expiresAt"))
@@ -1093,14 +1041,6 @@ export const netboot = $root.netboot = (() => {
                         if (tag === error)
                             break;
                         switch (tag >>> 3) {
-                        case 1: {
-                                message.status = reader.string();
-                                break;
-                            }
-                        case 2: {
-                                message.reason = reader.string();
-                                break;
-                            }
                         case 3: {
                                 message.token = reader.string();
                                 break;

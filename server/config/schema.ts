@@ -71,6 +71,23 @@ export const ConfigSchema = Type.Object({
     /** Seconds a DECLINEd address stays out of the pool. */
     decline_hold: Type.Integer({ minimum: 10, maximum: 86_400, default: 600 }),
   }, { additionalProperties: false, default: {} }),
+  attestation: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    /** strict: EK cert must chain to a trusted CA and an admin approves; tofu: first EK seen is kept; pre-enrolled: admins import EKs. */
+    enrollment: Type.Union([Type.Literal('strict'), Type.Literal('tofu'), Type.Literal('pre-enrolled')], { default: 'tofu' }),
+    /** Directory (or file) of PEM manufacturer CA certificates that EK certificates must chain to. */
+    ek_ca: Type.Optional(Type.String({ minLength: 1 })),
+    /** tofu: refuse TPMs whose EK has no certificate. strict always requires one. */
+    require_ek_cert: Type.Boolean({ default: false }),
+    pcrs: Type.Array(Type.Integer({ minimum: 0, maximum: 23 }), { default: [0, 1, 2, 3, 4, 5, 6, 7], minItems: 1, maxItems: 24, uniqueItems: true }),
+    bank: Type.Union([Type.Literal('sha256'), Type.Literal('sha1')], { default: 'sha256' }),
+    /** off: identity only; learn: record a first boot's values for approval, enforce approved ones; enforce: approved values required. */
+    pcr_policy: Type.Union([Type.Literal('off'), Type.Literal('learn'), Type.Literal('enforce')], { default: 'learn' }),
+    /** Node token lifetime, seconds. */
+    token_ttl: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+    /** Signing keys are rotated after this many days. */
+    key_rotation_days: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
+  }, { additionalProperties: false, default: {} }),
   tftp: Type.Object({
     enabled: Type.Boolean({ default: true }),
     listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),

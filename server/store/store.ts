@@ -83,6 +83,44 @@ export interface AuditVerdict {
   readonly reason?: string
 }
 
+export type EnrollmentPolicy = 'strict' | 'tofu' | 'pre-enrolled'
+export type IdentityState = 'pending' | 'enrolled' | 'rejected'
+
+/** A TPM known to netboot, by its endorsement key. */
+export interface TpmIdentity {
+  readonly id: number
+  /** The node it belongs to; absent for unknown hardware awaiting discovery. */
+  readonly node?: string
+  /** SHA-256 of the EK's TPM2B_PUBLIC, hex: the TPM's identity. */
+  readonly ekSha256: string
+  readonly ekCertSha256?: string
+  readonly ekPublic?: Buffer
+  readonly ekCert?: Buffer
+  readonly policy: EnrollmentPolicy
+  readonly state: IdentityState
+  /** What the agent reported (MACs, DMI) when it was first seen. */
+  readonly discovery?: Record<string, unknown>
+  readonly macs: string[]
+  readonly createdAt: string
+  readonly decidedAt?: string
+  readonly decidedBy?: string
+  readonly resetCount?: number
+  readonly restartCount?: number
+  readonly lastAttestedAt?: string
+}
+
+export interface GoldenPcr {
+  readonly scope: 'image' | 'node'
+  readonly target: string
+  readonly bank: 'sha1' | 'sha256' | 'sha384'
+  readonly pcr: number
+  /** hex */
+  readonly value: string
+  readonly state: 'learned' | 'approved'
+  readonly source: string
+  readonly createdAt: string
+}
+
 export interface Store {
   readonly kind: string
 
@@ -119,6 +157,20 @@ export interface Store {
    * of the same MAC in the same subnet (a client holds one address per subnet).
    */
   saveLease (lease: Lease): Promise<void>
+
+  findTpmIdentity (ekSha256: string): Promise<TpmIdentity | undefined>
+  getTpmIdentity (id: number): Promise<TpmIdentity | undefined>
+  listTpmIdentities (filter?: { state?: IdentityState; node?: string }): Promise<TpmIdentity[]>
+  /** Records a TPM seen for the first time (pending, or enrolled under tofu), with its audit entry. */
+  addTpmIdentity (identity: Omit<TpmIdentity, 'id' | 'createdAt'>, audit: AuditDraft): Promise<TpmIdentity>
+  /** An admin's decision on a pending identity; `node` assigns discovered hardware to a node. */
+  decideTpmIdentity (id: number, decision: { state: 'enrolled' | 'rejected'; node?: string }, actor: Actor): Promise<TpmIdentity>
+  /** After a good quote: the TPM's counters, which must never go backwards. */
+  recordTpmCounters (id: number, counters: { resetCount: number; restartCount: number }): Promise<void>
+
+  listGoldenPcrs (filter?: { scope?: 'image' | 'node'; target?: string }): Promise<GoldenPcr[]>
+  /** Writes values (learned or approved), replacing what the same scope/target/bank/pcr had. */
+  putGoldenPcrs (values: readonly Omit<GoldenPcr, 'createdAt'>[], audit: AuditDraft): Promise<void>
 
   /** Append one audit entry in its own transaction (for decisions that change nothing). */
   audit (draft: AuditDraft): Promise<AuditEntry>

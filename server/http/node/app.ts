@@ -7,12 +7,14 @@ import type { Logger } from 'pino'
 import type { Metrics } from '../../metrics.js'
 import type { Store } from '../../store/store.js'
 import { installCommon } from '../common.js'
+import { attestRoutes, type AttestRouteDeps } from './attest.js'
 
 export interface NodeAppOptions {
   readonly store: Store
   readonly log: Logger
   readonly metrics: Metrics
   readonly bodyLimit: number
+  readonly attestation?: Omit<AttestRouteDeps, 'store'>
 }
 
 export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance> {
@@ -23,5 +25,6 @@ export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance>
   })
   installCommon(app, 'node', o.metrics)
   app.get('/healthz', async () => ({ status: 'ok' }))
+  if (o.attestation !== undefined) await attestRoutes(app, { ...o.attestation, store: o.store })
   return app
 }

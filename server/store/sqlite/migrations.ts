@@ -142,4 +142,28 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 `,
   },
+  {
+    version: 2,
+    name: 'attestation: TPM counters, hardware reports, PCR golden values',
+    sql: `
+ALTER TABLE tpm_identities ADD COLUMN reset_count INTEGER;
+ALTER TABLE tpm_identities ADD COLUMN restart_count INTEGER;
+ALTER TABLE tpm_identities ADD COLUMN last_attested_at TEXT;
+ALTER TABLE tpm_identities ADD COLUMN macs TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX tpm_identities_node ON tpm_identities(node_id);
+
+-- Expected PCR values, per image or per node (a node's own values win).
+CREATE TABLE pcr_golden (
+  scope      TEXT NOT NULL CHECK (scope IN ('image', 'node')),
+  target     TEXT NOT NULL,
+  bank       TEXT NOT NULL CHECK (bank IN ('sha1', 'sha256', 'sha384')),
+  pcr        INTEGER NOT NULL CHECK (pcr BETWEEN 0 AND 23),
+  value      TEXT NOT NULL,
+  state      TEXT NOT NULL CHECK (state IN ('learned', 'approved')),
+  source     TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (scope, target, bank, pcr)
+) STRICT;
+`,
+  },
 ]

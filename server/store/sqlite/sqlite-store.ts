@@ -15,6 +15,7 @@ import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
+  GoldenPcr, IdentityState, TpmIdentity,
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
 
@@ -270,6 +271,80 @@ export class SqliteStore implements Store {
     this.saveLeaseTx(l)
   }
 
+  // ---- TPM identities and PCR golden values ----------------------------------
+
+  async findTpmIdentity (ekSha256: string): Promise<TpmIdentity | undefined> {
+    const r = this.stmt(`${IDENTITY_SELECT} WHERE t.ek_pub_sha256 = ?`).get(ekSha256) as IdentityRow | undefined
+    return r === undefined ? undefined : toIdentity(r)
+  }
+
+  async getTpmIdentity (id: number): Promise<TpmIdentity | undefined> {
+    const r = this.stmt(`${IDENTITY_SELECT} WHERE t.id = ?`).get(id) as IdentityRow | undefined
+    return r === undefined ? undefined : toIdentity(r)
+  }
+
+  async listTpmIdentities (f: { state?: IdentityState; node?: string } = {}): Promise<TpmIdentity[]> {
+    const rows = this.stmt(`${IDENTITY_SELECT} WHERE (@state IS NULL OR t.state = @state) AND (@node IS NULL OR n.name = @node) ORDER BY t.id`)
+      .all({ state: f.state ?? null, node: f.node ?? null }) as IdentityRow[]
+    return rows.map(toIdentity)
+  }
+
+  async addTpmIdentity (i: Omit<TpmIdentity, 'id' | 'createdAt'>, audit: AuditDraft): Promise<TpmIdentity> {
+    const id = this.db.transaction(() => {
+      const nodeId = i.node === undefined ? null : this.nodeId(i.node)
+      if (i.node !== undefined && nodeId === undefined) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${i.node}`)
+      const r = this.stmt(`INSERT INTO tpm_identities (node_id, ek_pub_sha256, ek_cert_sha256, ek_pub, ek_cert, policy, state, discovery, macs, created_at, decided_at, decided_by)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(nodeId, i.ekSha256, i.ekCertSha256 ?? null, i.ekPublic ?? null, i.ekCert ?? null, i.policy, i.state,
+        i.discovery === undefined ? null : JSON.stringify(i.discovery), JSON.stringify(i.macs), now(), i.decidedAt ?? null, i.decidedBy ?? null)
+      const newId = Number(r.lastInsertRowid)
+      this.appendAudit({ ...audit, detail: { ...audit.detail, identity: newId } })
+      return newId
+    })()
+    return (await this.getTpmIdentity(id))!
+  }
+
+  async decideTpmIdentity (id: number, d: { state: 'enrolled' | 'rejected'; node?: string }, actor: Actor): Promise<TpmIdentity> {
+    this.db.transaction(() => {
+      const cur = this.stmt(`${IDENTITY_SELECT} WHERE t.id = ?`).get(id) as IdentityRow | undefined
+      if (cur === undefined) throw new NetbootError('IDENTITY_NOT_FOUND', `no such TPM identity: ${id}`)
+      let nodeId = cur.node_id
+      if (d.node !== undefined) {
+        const n = this.nodeId(d.node)
+        if (n === undefined) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${d.node}`)
+        nodeId = n
+      }
+      if (d.state === 'enrolled' && nodeId === null) {
+        throw new NetbootError('BAD_REQUEST', `identity ${id} belongs to no node yet: name the node it is (--node NAME)`)
+      }
+      this.stmt('UPDATE tpm_identities SET state = ?, node_id = ?, decided_at = ?, decided_by = ? WHERE id = ?')
+        .run(d.state, nodeId, now(), actor.name ?? actor.id, id)
+      this.appendAudit({ actor, action: d.state === 'enrolled' ? 'enroll.accept' : 'enroll.reject', target: String(id), detail: { ek: cur.ek_pub_sha256, node: d.node ?? cur.node_name ?? null, previous: cur.state } })
+    })()
+    return (await this.getTpmIdentity(id))!
+  }
+
+  async recordTpmCounters (id: number, c: { resetCount: number; restartCount: number }): Promise<void> {
+    this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(c.resetCount, c.restartCount, now(), id)
+  }
+
+  async listGoldenPcrs (f: { scope?: 'image' | 'node'; target?: string } = {}): Promise<GoldenPcr[]> {
+    const rows = this.stmt('SELECT * FROM pcr_golden WHERE (@scope IS NULL OR scope = @scope) AND (@target IS NULL OR target = @target) ORDER BY scope, target, bank, pcr')
+      .all({ scope: f.scope ?? null, target: f.target ?? null }) as GoldenRow[]
+    return rows.map((r) => ({ scope: r.scope, target: r.target, bank: r.bank, pcr: r.pcr, value: r.value, state: r.state, source: r.source, createdAt: r.created_at }))
+  }
+
+  async putGoldenPcrs (values: readonly Omit<GoldenPcr, 'createdAt'>[], audit: AuditDraft): Promise<void> {
+    this.db.transaction(() => {
+      const t = now()
+      for (const v of values) {
+        this.stmt(`INSERT INTO pcr_golden (scope, target, bank, pcr, value, state, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (scope, target, bank, pcr) DO UPDATE SET value = excluded.value, state = excluded.state, source = excluded.source, created_at = excluded.created_at`)
+          .run(v.scope, v.target, v.bank, v.pcr, v.value, v.state, v.source, t)
+      }
+      this.appendAudit(audit)
+    })()
+  }
+
   // ---- audit ---------------------------------------------------------------
 
   async audit (draft: AuditDraft): Promise<AuditEntry> {
@@ -463,6 +538,37 @@ function migrate (db: Db): void {
     })()
   }
 }
+
+const IDENTITY_SELECT = 'SELECT t.*, n.name AS node_name FROM tpm_identities t LEFT JOIN nodes n ON n.id = t.node_id'
+
+interface IdentityRow {
+  id: number; node_id: number | null; node_name: string | null; ek_pub_sha256: string; ek_cert_sha256: string | null; ek_pub: Buffer | null; ek_cert: Buffer | null
+  policy: string; state: string; discovery: string | null; macs: string; created_at: string; decided_at: string | null; decided_by: string | null
+  reset_count: number | null; restart_count: number | null; last_attested_at: string | null
+}
+
+function toIdentity (r: IdentityRow): TpmIdentity {
+  return {
+    id: r.id,
+    ...(r.node_name !== null ? { node: r.node_name } : {}),
+    ekSha256: r.ek_pub_sha256,
+    ...(r.ek_cert_sha256 !== null ? { ekCertSha256: r.ek_cert_sha256 } : {}),
+    ...(r.ek_pub !== null ? { ekPublic: r.ek_pub } : {}),
+    ...(r.ek_cert !== null ? { ekCert: r.ek_cert } : {}),
+    policy: r.policy as TpmIdentity['policy'],
+    state: r.state as IdentityState,
+    ...(r.discovery !== null ? { discovery: JSON.parse(r.discovery) as Record<string, unknown> } : {}),
+    macs: JSON.parse(r.macs) as string[],
+    createdAt: r.created_at,
+    ...(r.decided_at !== null ? { decidedAt: r.decided_at } : {}),
+    ...(r.decided_by !== null ? { decidedBy: r.decided_by } : {}),
+    ...(r.reset_count !== null ? { resetCount: r.reset_count } : {}),
+    ...(r.restart_count !== null ? { restartCount: r.restart_count } : {}),
+    ...(r.last_attested_at !== null ? { lastAttestedAt: r.last_attested_at } : {}),
+  }
+}
+
+interface GoldenRow { scope: 'image' | 'node'; target: string; bank: 'sha1' | 'sha256' | 'sha384'; pcr: number; value: string; state: 'learned' | 'approved'; source: string; created_at: string }
 
 interface LeaseRow { ip: string; mac: string; client_id: Buffer | null; subnet: string; state: string; hostname: string | null; starts_at: number; expires_at: number }
 

@@ -1,0 +1,32 @@
+/** Builds the attestation service and the node-token issuer from the configuration. */
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import type { LoadedConfig } from '../config/load.js'
+import type { Store } from '../store/store.js'
+import { KeyRing } from '../tokens/keys.js'
+import { NodeTokens } from '../tokens/node-token.js'
+import { loadCaBundle } from './ekcert.js'
+import { AttestationService } from './service.js'
+
+const DAY_MS = 86_400_000
+
+export async function setupAttestation (loaded: LoadedConfig, store: Store, log: Logger): Promise<{ service: AttestationService; keys: KeyRing; tokens: NodeTokens }> {
+  const a = loaded.config.attestation
+  const keys = await KeyRing.open({ dir: join(loaded.config.data_dir, 'keys'), rotateAfterMs: a.key_rotation_days * DAY_MS, maxTokenTtlMs: a.token_ttl * 1000 })
+  const tokens = new NodeTokens(keys, loaded.publicUrl, a.token_ttl)
+  const anchors = a.ek_ca !== undefined ? loadCaBundle(a.ek_ca) : []
+  if (a.enrollment === 'strict' && anchors.length === 0) log.warn('attestation: strict enrollment with no EK CA certificates (attestation.ek_ca): every TPM will be refused')
+  const service = new AttestationService({
+    enrollment: a.enrollment,
+    requireEkCert: a.require_ek_cert,
+    anchors,
+    pcrs: a.pcrs,
+    bank: a.bank,
+    pcrPolicy: a.pcr_policy,
+    discover: loaded.config.unknown_nodes.action === 'discover',
+    sessionTtlMs: 60_000,
+    maxSessions: 50_000,
+  }, store, tokens, log.child({ component: 'attest' }))
+  log.info({ component: 'attest', enrollment: a.enrollment, cas: anchors.length, pcrs: a.pcrs, policy: a.pcr_policy, kid: keys.current.kid }, 'attest: ready')
+  return { service, keys, tokens }
+}

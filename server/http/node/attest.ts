@@ -1,0 +1,56 @@
+/**
+ * Attestation routes on the node-facing server: protobuf in, protobuf out
+ * (proto/attest.proto); a refusal is a 4xx JSON error from the catalogue.
+ * The JWKS lets anything that holds a node token check its signature.
+ */
+import type { FastifyInstance } from 'fastify'
+import { PROTOBUF_CONTENT_TYPE, attest } from '../../../proto/index.js'
+import { decodeFinish, decodeStart, MAX_ATTEST_BODY } from '../../attest/wire.js'
+import type { AttestationService } from '../../attest/service.js'
+import type { KeyRing } from '../../tokens/keys.js'
+import type { NodeTokens } from '../../tokens/node-token.js'
+import type { Store } from '../../store/store.js'
+import { requireNodeToken } from './node-auth.js'
+
+export interface AttestRouteDeps {
+  readonly service: AttestationService
+  readonly keys: KeyRing
+  readonly tokens: NodeTokens
+  readonly store: Store
+  /** The node server's URL as nodes see it: DPoP proofs name it (htu). */
+  readonly publicUrl: string
+}
+
+export async function attestRoutes (app: FastifyInstance, d: AttestRouteDeps): Promise<void> {
+  const { service, keys } = d
+  app.addContentTypeParser(PROTOBUF_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: MAX_ATTEST_BODY }, (_req, body, done) => done(null, body))
+
+  app.post('/attest/v1/start', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
+    const c = await service.start(decodeStart(asBuffer(req.body)), req.ip)
+    const out = attest.AttestChallenge.encode({
+      session: c.session, credentialBlob: c.credentialBlob, encryptedSecret: c.encryptedSecret, nonce: c.nonce, pcrs: [...c.pcrs], bank: c.bank,
+    }).finish()
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(Buffer.from(out))
+  })
+
+  app.post('/attest/v1/finish', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
+    const r = await service.finish(decodeFinish(asBuffer(req.body)), req.ip)
+    const out = attest.AttestResult.encode({
+      token: r.token, expiresAt: r.expiresAt, node: r.node, groups: [...r.groups], attestationId: r.attestationId,
+    }).finish()
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(Buffer.from(out))
+  })
+
+  app.get('/.well-known/jwks.json', async () => keys.jwks())
+
+  // What a node token proves, for agents checking their token and for tests of the guard.
+  app.get('/node/v1/nodes/:name/token', async (req) => {
+    const { name } = req.params as { name: string }
+    const tok = await requireNodeToken(req, d.tokens, d.store, d.publicUrl, name)
+    return { node: tok.sub, groups: tok.groups, attestation: tok.att, expiresAt: tok.exp }
+  })
+}
+
+function asBuffer (body: unknown): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.alloc(0)
+}
