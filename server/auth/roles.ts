@@ -3,14 +3,14 @@
  * a token's role either has it (the request goes on) or not (403 FORBIDDEN).
  */
 
-export const rights = ['inventory:read', 'inventory:write', 'tokens:manage', 'audit:read'] as const
+export const rights = ['inventory:read', 'inventory:write', 'tpm:manage', 'tokens:manage', 'audit:read'] as const
 export type Right = typeof rights[number]
 
 export const roles = {
   /** Everything, including creating and revoking tokens. */
-  admin: ['inventory:read', 'inventory:write', 'tokens:manage', 'audit:read'],
-  /** Day-to-day inventory work; cannot mint tokens. */
-  operator: ['inventory:read', 'inventory:write', 'audit:read'],
+  admin: ['inventory:read', 'inventory:write', 'tpm:manage', 'tokens:manage', 'audit:read'],
+  /** Day-to-day inventory and enrollment work; cannot mint tokens. */
+  operator: ['inventory:read', 'inventory:write', 'tpm:manage', 'audit:read'],
   /** Read-only inventory. */
   viewer: ['inventory:read'],
   /** Security team: the audit log and read-only inventory. */

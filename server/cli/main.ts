@@ -13,7 +13,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from '../config/lo
 import { createLogger } from '../log.js'
 import { startServer } from '../serve.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
-import type { AdminToken, AuditEntry, AuditVerdict, ImportResult, Store } from '../store/store.js'
+import type { AdminToken, AuditEntry, AuditVerdict, GoldenPcr, ImportResult, Store, TpmIdentity } from '../store/store.js'
 import type { Group, Node, NodeChanges } from '../inventory/model.js'
 import { compressHostlist } from '../inventory/hostlist.js'
 import { roleNames, type Role } from '../auth/roles.js'
@@ -299,6 +299,84 @@ audit.command('verify')
     const v = o.local === true ? await withLocalStore(async (s) => await s.verifyAudit()) : await api().request<AuditVerdict>('GET', '/api/v1/audit/verify')
     out(v, () => (v.ok ? `audit log ok: ${v.entries} entries verified` : `audit log BROKEN at entry ${v.brokenAt ?? '?'}: ${v.reason ?? ''}`))
     if (!v.ok) process.exitCode = 1
+  })
+
+audit.command('show')
+  .description('one entry with all its evidence')
+  .argument('<seq>', 'sequence number', (v) => Number(v))
+  .addOption(localOpt())
+  .action(async (seq: number, o: { local?: boolean }) => {
+    const e = o.local === true ? await withLocalStore(async (s) => await s.getAudit(seq)) : await api().request<AuditEntry>('GET', `/api/v1/audit/${seq}`)
+    if (e === undefined) throw new NetbootError('NOT_FOUND', `no audit entry ${seq}`)
+    out(e, () => JSON.stringify(e, null, 2))
+  })
+audit.command('export')
+  .description('every entry (or those after --after) as JSON lines, for a SIEM')
+  .option('--after <seq>', 'entries after this sequence number', (v) => Number(v), 0)
+  .addOption(localOpt())
+  .action(async (o: { after: number; local?: boolean }) => {
+    const page = 1000
+    let after = o.after
+    const fetchPage = async (a: number): Promise<AuditEntry[]> => o.local === true
+      ? await withLocalStore(async (s) => await s.listAudit({ afterSeq: a, limit: page }))
+      : (await api().request<{ entries: AuditEntry[] }>('GET', `/api/v1/audit?after=${a}&limit=${page}`)).entries
+    for (;;) {
+      const entries = await fetchPage(after)
+      for (const e of entries) process.stdout.write(JSON.stringify(e) + '\n')
+      if (entries.length < page) break
+      after = entries.at(-1)!.seq
+    }
+  })
+
+// ---- enrollment -------------------------------------------------------------
+
+const enroll = program.command('enroll').description("nodes' TPMs: discoveries and enrollments awaiting a decision, accepted and rejected TPMs")
+const identityRows = (ids: readonly TpmIdentity[]): string => table(['ID', 'STATE', 'NODE', 'POLICY', 'EK_SHA256', 'MACS', 'SERIAL', 'LAST_ATTESTED'],
+  ids.map((i) => [i.id, i.state, i.node, i.policy, i.ekSha256.slice(0, 16) + '…', i.macs.join(','), (i.discovery?.hardware as { serial?: string } | undefined)?.serial, i.lastAttestedAt]))
+enroll.command('list').description('list TPM identities')
+  .addOption(new Option('--state <state>').choices(['pending', 'enrolled', 'rejected']))
+  .action(async (o: { state?: string }) => {
+    const r = await api().request<{ identities: TpmIdentity[] }>('GET', `/api/v1/enroll${o.state !== undefined ? `?state=${o.state}` : ''}`)
+    out(r.identities, () => identityRows(r.identities))
+  })
+enroll.command('show').argument('<id>').description('one TPM identity with what discovery reported').action(async (id: string) => {
+  const i = await api().request<TpmIdentity>('GET', `/api/v1/enroll/${enc(id)}`)
+  out(i, () => JSON.stringify(i, null, 2))
+})
+enroll.command('accept').argument('<id>').option('--node <name>', 'the node this hardware is (for discovered hardware)')
+  .description('accept a pending TPM: it may attest from now on').action(async (id: string, o: { node?: string }) => {
+    const i = await api().request<TpmIdentity>('POST', `/api/v1/enroll/${enc(id)}/accept`, o.node !== undefined ? { node: o.node } : {})
+    out(i, () => identityRows([i]))
+  })
+enroll.command('reject').argument('<id>').description('reject a TPM: it is refused from now on').action(async (id: string) => {
+  const i = await api().request<TpmIdentity>('POST', `/api/v1/enroll/${enc(id)}/reject`)
+  out(i, () => identityRows([i]))
+})
+enroll.command('add').description("pre-enroll a node's TPM by its EK (for enrollment: pre-enrolled)")
+  .argument('<node>')
+  .option('--ek-pub <file>', 'the EK public area, TPM2B_PUBLIC (as tpm2_createek -u writes it)')
+  .option('--ek-sha256 <hex>', 'or the SHA-256 of that file')
+  .action(async (node: string, o: { ekPub?: string; ekSha256?: string }) => {
+    if (o.ekPub === undefined && o.ekSha256 === undefined) throw new NetbootError('BAD_REQUEST', 'give --ek-pub FILE or --ek-sha256 HEX')
+    const i = await api().request<TpmIdentity>('POST', '/api/v1/enroll', {
+      node, ...(o.ekPub !== undefined ? { ekPublic: readFileSync(o.ekPub).toString('base64') } : {}), ...(o.ekSha256 !== undefined ? { ekSha256: o.ekSha256 } : {}),
+    })
+    out(i, () => identityRows([i]))
+  })
+
+const pcr = program.command('pcr').description('expected PCR values per image and node (attestation.pcr_policy)')
+pcr.command('list').description('learned and approved values')
+  .addOption(new Option('--scope <scope>').choices(['image', 'node'])).option('--target <name>')
+  .action(async (o: { scope?: string; target?: string }) => {
+    const q = new URLSearchParams({ ...(o.scope !== undefined ? { scope: o.scope } : {}), ...(o.target !== undefined ? { target: o.target } : {}) })
+    const r = await api().request<{ values: GoldenPcr[] }>('GET', `/api/v1/pcr${q.size > 0 ? `?${q.toString()}` : ''}`)
+    out(r.values, () => table(['SCOPE', 'TARGET', 'BANK', 'PCR', 'STATE', 'VALUE', 'SOURCE'], r.values.map((v) => [v.scope, v.target, v.bank, v.pcr, v.state, v.value, v.source])))
+  })
+pcr.command('approve').description('approve the learned values of an image (or --scope node): enforced from now on')
+  .argument('<target>').addOption(new Option('--scope <scope>').choices(['image', 'node']).default('image'))
+  .action(async (target: string, o: { scope: string }) => {
+    const r = await api().request<{ approved: number }>('POST', '/api/v1/pcr/approve', { scope: o.scope, target })
+    out(r, () => `approved ${r.approved} PCR values of ${o.scope} ${target}`)
   })
 
 // ---- run ------------------------------------------------------------------

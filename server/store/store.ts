@@ -169,12 +169,15 @@ export interface Store {
   recordTpmCounters (id: number, counters: { resetCount: number; restartCount: number }): Promise<void>
 
   listGoldenPcrs (filter?: { scope?: 'image' | 'node'; target?: string }): Promise<GoldenPcr[]>
+  /** Marks the learned values of one image or node approved; returns how many. */
+  approveGoldenPcrs (scope: 'image' | 'node', target: string, actor: Actor): Promise<number>
   /** Writes values (learned or approved), replacing what the same scope/target/bank/pcr had. */
   putGoldenPcrs (values: readonly Omit<GoldenPcr, 'createdAt'>[], audit: AuditDraft): Promise<void>
 
   /** Append one audit entry in its own transaction (for decisions that change nothing). */
   audit (draft: AuditDraft): Promise<AuditEntry>
   listAudit (query?: AuditQuery): Promise<AuditEntry[]>
+  getAudit (seq: number): Promise<AuditEntry | undefined>
   verifyAudit (): Promise<AuditVerdict>
 
   close (): Promise<void>

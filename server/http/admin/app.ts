@@ -19,6 +19,7 @@ import { nodeRoutes } from './nodes.js'
 import { groupRoutes } from './groups.js'
 import { tokenRoutes } from './tokens.js'
 import { auditRoutes } from './audit.js'
+import { enrollRoutes } from './enroll.js'
 
 export interface AdminAppOptions {
   readonly store: Store
@@ -85,6 +86,7 @@ export async function buildAdminApp (o: AdminAppOptions): Promise<FastifyInstanc
   await app.register(groupRoutes(o.store))
   await app.register(tokenRoutes(o.store))
   await app.register(auditRoutes(o.store))
+  await app.register(enrollRoutes(o.store))
   return app
 }
 

@@ -1,6 +1,7 @@
 /** /api/v1/audit: the append-only, hash-chained audit log. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { NetbootError } from '../../errors.js'
 import type { Store } from '../../store/store.js'
 import { AuditEntryBody, AuditQueryString, ErrorBody } from './schemas.js'
 
@@ -22,6 +23,15 @@ export function auditRoutes (store: Store): FastifyPluginAsyncTypebox {
         ...(req.query.target !== undefined ? { target: req.query.target } : {}),
       }),
     }))
+
+    app.get('/api/v1/audit/:seq', {
+      config: { right: 'audit:read' },
+      schema: { tags: ['audit'], summary: 'One audit entry with its evidence', params: Type.Object({ seq: Type.Integer({ minimum: 1 }) }), response: { 200: AuditEntryBody, 404: ErrorBody, ...errors } },
+    }, async (req) => {
+      const e = await store.getAudit(req.params.seq)
+      if (e === undefined) throw new NetbootError('NOT_FOUND', `no audit entry ${req.params.seq}`)
+      return e
+    })
 
     app.get('/api/v1/audit/verify', {
       config: { right: 'audit:read' },

@@ -333,6 +333,16 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ scope: r.scope, target: r.target, bank: r.bank, pcr: r.pcr, value: r.value, state: r.state, source: r.source, createdAt: r.created_at }))
   }
 
+  async approveGoldenPcrs (scope: 'image' | 'node', target: string, actor: Actor): Promise<number> {
+    return this.db.transaction(() => {
+      const n = this.stmt("UPDATE pcr_golden SET state = 'approved' WHERE scope = ? AND target = ? AND state = 'learned'").run(scope, target).changes
+      if (n === 0) throw new NetbootError('NOT_FOUND', `no learned PCR values for ${scope} ${target}`)
+      const values = this.stmt('SELECT pcr, bank, value FROM pcr_golden WHERE scope = ? AND target = ? ORDER BY bank, pcr').all(scope, target)
+      this.appendAudit({ actor, action: 'pcr.approve', target: `${scope}:${target}`, detail: { values } })
+      return n
+    })()
+  }
+
   async putGoldenPcrs (values: readonly Omit<GoldenPcr, 'createdAt'>[], audit: AuditDraft): Promise<void> {
     this.db.transaction(() => {
       const t = now()
@@ -362,6 +372,11 @@ export class SqliteStore implements Store {
     args.push(Math.min(q.limit ?? 100, 10_000))
     const rows = this.stmt(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`).all(...args) as AuditRow[]
     return rows.map(toAudit)
+  }
+
+  async getAudit (seq: number): Promise<AuditEntry | undefined> {
+    const r = this.stmt('SELECT * FROM audit_log WHERE seq = ?').get(seq) as AuditRow | undefined
+    return r === undefined ? undefined : toAudit(r)
   }
 
   async verifyAudit (): Promise<AuditVerdict> {
