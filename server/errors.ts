@@ -53,6 +53,11 @@ export const catalogue = {
   TOKEN_NOT_FOUND: { status: 404, summary: 'No admin token has that id.' },
   AUDIT_CHAIN_BROKEN: { status: 500, summary: 'The audit log hash chain does not verify: an entry was edited, removed or reordered.' },
 
+  // cloud-init
+  CLOUDINIT_INVALID: { status: 400, summary: 'A cloud-init payload is invalid (parse rules, templates, or `cloud-init schema`); details name line and key. Nothing was stored.' },
+  CLOUDINIT_TEMPLATE: { status: 422, summary: "A payload's template uses a fact this node does not have." },
+  CLOUDINIT_NO_NODE: { status: 404, summary: 'The requester address or name matches no node of the inventory.' },
+
   // attestation (agent ↔ server); each refusal is also an audit entry
   ATTEST_BAD_REQUEST: { status: 400, summary: 'An attestation message is malformed, too large, or of an unsupported version.' },
   ATTEST_UNKNOWN_NODE: { status: 403, summary: 'No node in the inventory has any of the MACs the agent reported; it is recorded for discovery.' },

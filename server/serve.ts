@@ -17,6 +17,7 @@ import { startDhcp } from './dhcp/setup.js'
 import type { DhcpServer } from './dhcp/server.js'
 import { startTftp } from './tftp/setup.js'
 import { setupAttestation } from './attest/setup.js'
+import { CloudInitService } from './cloudinit/service.js'
 import type { TftpServer } from './tftp/server.js'
 
 export interface Running {
@@ -37,10 +38,14 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   let dhcp: DhcpServer | undefined
   let tftp: TftpServer | undefined
   try {
-    const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version })
+    const cloudInit = new CloudInitService(store, { url: loaded.publicUrl, ...(config.server.address !== undefined ? { ip: config.server.address } : {}) }, log.child({ component: 'cloud-init' }), async () => 'none')
+    const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version, cloudInit })
     apps.push(admin)
     const attestation = config.attestation.enabled ? await setupAttestation(loaded, store, log) : undefined
-    const node = await buildNodeApp({ store, log, metrics, bodyLimit: config.http.body_limit, ...(attestation !== undefined ? { attestation: { ...attestation, publicUrl: loaded.publicUrl } } : {}) })
+    const node = await buildNodeApp({
+      store, log, metrics, bodyLimit: config.http.body_limit, cloudInit, publicUrl: loaded.publicUrl, trustedProxies: config.http.trusted_proxies,
+      ...(attestation !== undefined ? { attestation: { ...attestation, publicUrl: loaded.publicUrl } } : {}),
+    })
     apps.push(node)
     await admin.listen({ host: config.admin.listen, port: config.admin.port })
     await node.listen({ host: config.http.listen, port: config.http.port })

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
+import { stringify as stringifyYaml } from 'yaml'
 import { isNetbootError, NetbootError } from '../errors.js'
 import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from '../config/load.js'
 import { createLogger } from '../log.js'
@@ -377,6 +378,40 @@ pcr.command('approve').description('approve the learned values of an image (or -
   .action(async (target: string, o: { scope: string }) => {
     const r = await api().request<{ approved: number }>('POST', '/api/v1/pcr/approve', { scope: o.scope, target })
     out(r, () => `approved ${r.approved} PCR values of ${o.scope} ${target}`)
+  })
+
+// ---- cloud-init -------------------------------------------------------------
+
+const ci = program.command('cloud-init').description('cloud-init payloads per group and node (plain, and --secure for secrets)')
+ci.command('set')
+  .description("store payloads from a file in the OpenCHAMI format (name + cloud-init: userdata/metadata/…); with TARGET the file holds that one payload")
+  .argument('[target]', 'a group or node')
+  .requiredOption('-f, --file <file>', "payload file, or '-' for standard input")
+  .option('--secure', 'secrets: served only to the attested node, encrypted to it')
+  .action(async (target: string | undefined, o: { file: string; secure?: boolean }) => {
+    const document = o.file === '-' ? readFileSync(0, 'utf8') : readFileSync(o.file, 'utf8')
+    const r = await api().request<{ stored: { target: string; scope: string; secure: boolean; warnings: string[] }[] }>('PUT', '/api/v1/cloud-init', {
+      document, source: o.file === '-' ? 'stdin' : o.file, secure: o.secure === true, ...(target !== undefined ? { target } : {}),
+    })
+    out(r.stored, () => r.stored.map((x) => `stored ${x.secure ? 'secure ' : ''}${x.scope} ${x.target}${x.warnings.map((w) => `\n  warning: ${w}`).join('')}`).join('\n'))
+  })
+ci.command('get').argument('<target>', 'a group or node').option('--secure').description('the payload stored for a group or node')
+  .action(async (target: string, o: { secure?: boolean }) => {
+    const r = await api().request<{ scope: string; data: unknown }>('GET', `/api/v1/cloud-init/${enc(target)}?secure=${o.secure === true}`)
+    out(r, () => stringifyYaml({ name: target, 'cloud-init': r.data }))
+  })
+ci.command('rm').argument('<target>').option('--secure').description('remove the payload of a group or node')
+  .action(async (target: string, o: { secure?: boolean }) => {
+    await api().request('DELETE', `/api/v1/cloud-init/${enc(target)}?secure=${o.secure === true}`)
+    out({ removed: target }, () => `removed ${o.secure === true ? 'secure ' : ''}cloud-init data of ${target}`)
+  })
+ci.command('show').argument('<node>').option('--secure', 'include secure data (audited)')
+  .addOption(new Option('--doc <doc>', 'one document only').choices(['meta-data', 'user-data', 'vendor-data', 'network-config']))
+  .description('what a node gets: its merged documents')
+  .action(async (name: string, o: { secure?: boolean; doc?: string }) => {
+    const r = await api().request<{ instanceId: string; metaData: string; userData: string; vendorData: string; networkConfig?: string }>('GET', `/api/v1/nodes/${enc(name)}/cloud-init?secure=${o.secure === true}`)
+    const docs: [string, string | undefined][] = [['meta-data', r.metaData], ['user-data', r.userData], ['vendor-data', r.vendorData], ['network-config', r.networkConfig]]
+    out(r, () => docs.filter(([k, v]) => v !== undefined && (o.doc === undefined || o.doc === k)).map(([k, v]) => (o.doc !== undefined ? v! : `--- ${k}\n${v!}`)).join('\n'))
   })
 
 // ---- run ------------------------------------------------------------------

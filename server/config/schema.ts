@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
     listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     body_limit: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+    /** Reverse proxies whose X-Forwarded-For names the real requester (cloud-init by address). */
+    trusted_proxies: Type.Array(Type.String({ format: 'ipv4addr' }), { default: [] }),
   }, { additionalProperties: false, default: {} }),
   admin: Type.Object({
     listen: Type.String({ format: 'ipv4addr', default: '127.0.0.1' }),

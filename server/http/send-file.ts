@@ -3,7 +3,7 @@
  * (RFC 9110 §8.8, §13, §14, §15.3.7), from a fastify route handler:
  *
  *   app.get('/images/:digest', async (req, reply) =>
- *     await sendFile(req, reply, { path: blobs.path(digest), etag: digest, contentType: 'application/octet-stream' }))
+ *     sendFile(req, reply, { path: blobs.path(digest), etag: digest, contentType: 'application/octet-stream' }))
  *
  * GET and HEAD only. The caller names the file by absolute path (never built
  * from the URL here); it is opened once and every byte sent comes from that
@@ -63,9 +63,10 @@ const SUFFIX_RANGE = /^-([0-9]+)$/
  *    (last-pos clamped to size − 1), or a suffix-range with a non-zero length
  *    (clamped to the whole representation). Unsatisfiable specs are dropped; if
  *    none is left, 416.
- *  - Overlapping and adjacent ranges are coalesced (§14.3 allows it; it also
- *    defuses `bytes=0-,0-,0-…`), keeping the order in which they were first
- *    requested (§15.3.7.2 SHOULD).
+ *  - Overlapping and adjacent ranges are coalesced (§15.3.7.2 MAY; it also
+ *    defuses `bytes=0-,0-,0-…`), in the order they were first requested
+ *    (§15.3.7.2 SHOULD). One range left is sent as a single part (§15.3.7.1),
+ *    never as a one-part multipart body.
  *  - A zero-length representation has no byte to point at (a Content-Range
  *    cannot say `bytes 0--1/0`), so Range is ignored and the empty 200 is sent.
  */

@@ -121,6 +121,18 @@ export interface GoldenPcr {
   readonly createdAt: string
 }
 
+export interface CloudInitRow {
+  readonly scope: 'group' | 'node'
+  readonly target: string
+  readonly secure: boolean
+  /** Each document as JSON text, or null (cloudinit/stored.ts). */
+  readonly userData: string | null
+  readonly metaData: string | null
+  readonly vendorData: string | null
+  readonly networkConfig: string | null
+  readonly updatedAt: string
+}
+
 export interface Store {
   readonly kind: string
 
@@ -157,6 +169,12 @@ export interface Store {
    * of the same MAC in the same subnet (a client holds one address per subnet).
    */
   saveLease (lease: Lease): Promise<void>
+
+  listCloudInit (filter?: { secure?: boolean }): Promise<CloudInitRow[]>
+  getCloudInit (scope: 'group' | 'node', target: string, secure: boolean): Promise<CloudInitRow | undefined>
+  /** Creates or replaces payloads, in one transaction with their audit entry. */
+  putCloudInit (rows: readonly Omit<CloudInitRow, 'updatedAt'>[], audit: AuditDraft): Promise<void>
+  deleteCloudInit (scope: 'group' | 'node', target: string, secure: boolean, actor: Actor): Promise<void>
 
   findTpmIdentity (ekSha256: string): Promise<TpmIdentity | undefined>
   getTpmIdentity (id: number): Promise<TpmIdentity | undefined>

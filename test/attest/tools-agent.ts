@@ -4,10 +4,10 @@
  * step can be bent to play an attacker (wrong credential, other nonce, tampered
  * quote, forged PCRs) for the attack table.
  */
-import { createHash, randomBytes, type webcrypto } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose'
+import { exportJWK, SignJWT, type JWK } from 'jose'
 import { attest } from '../../proto/index.js'
 import { encodeToolsCredentialFile } from '../../server/attest/tpm/index.js'
 import { parsePcrYaml, type Swtpm } from './swtpm-harness.js'
@@ -37,12 +37,13 @@ export interface Tamper {
   ekCert?: Buffer
 }
 
-export interface BootKey { jwk: JWK; privateKey: webcrypto.CryptoKey; bytes: Buffer }
+/** The agent's boot key: one P-256 key that signs DPoP proofs (ES256) and decrypts JWEs (ECDH-ES). */
+export interface BootKey { jwk: JWK; privateKey: KeyObject; bytes: Buffer }
 
 export async function bootKey (): Promise<BootKey> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true })
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const jwk = await exportJWK(publicKey)
-  return { jwk, privateKey: privateKey as webcrypto.CryptoKey, bytes: Buffer.from(JSON.stringify(jwk)) }
+  return { jwk, privateKey, bytes: Buffer.from(JSON.stringify(jwk)) }
 }
 
 export type Step = { ok: true; token: string; node: string; attestationId: string; session: string; finishBody: Buffer } | { ok: false; status: number; code: string; step: 'start' | 'finish' }

@@ -20,6 +20,8 @@ import { groupRoutes } from './groups.js'
 import { tokenRoutes } from './tokens.js'
 import { auditRoutes } from './audit.js'
 import { enrollRoutes } from './enroll.js'
+import { cloudInitAdminRoutes } from './cloudinit.js'
+import type { CloudInitService } from '../../cloudinit/service.js'
 
 export interface AdminAppOptions {
   readonly store: Store
@@ -29,11 +31,16 @@ export interface AdminAppOptions {
   /** Serve /metrics without a token (scrapers usually have none). */
   readonly metricsPublic: boolean
   readonly version: string
+  readonly cloudInit?: CloudInitService
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig { right?: Right; public?: boolean }
   interface FastifyRequest { actor: Actor }
+  interface FastifyInstance {
+    /** A second right a route needs for some inputs (e.g. secure data): 403 and an audit entry without it. */
+    requireRight (req: FastifyRequest, right: Right): Promise<void>
+  }
 }
 
 export type AdminApp = FastifyInstance
@@ -48,6 +55,7 @@ export async function buildAdminApp (o: AdminAppOptions): Promise<FastifyInstanc
 
   installCommon(app, 'admin', o.metrics)
   app.decorateRequest('actor', null as unknown as Actor)
+  app.decorate('requireRight', async (req: FastifyRequest, right: Right) => await authenticate(req, right, o))
 
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/api/')) return
@@ -87,6 +95,7 @@ export async function buildAdminApp (o: AdminAppOptions): Promise<FastifyInstanc
   await app.register(tokenRoutes(o.store))
   await app.register(auditRoutes(o.store))
   await app.register(enrollRoutes(o.store))
+  if (o.cloudInit !== undefined) await app.register(cloudInitAdminRoutes(o.cloudInit, o.store))
   return app
 }
 

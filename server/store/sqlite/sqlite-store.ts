@@ -15,7 +15,7 @@ import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
-  GoldenPcr, IdentityState, TpmIdentity,
+  CloudInitRow, GoldenPcr, IdentityState, TpmIdentity,
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
 
@@ -166,6 +166,8 @@ export class SqliteStore implements Store {
       if (missing.length > 0) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${compressHostlist(missing)}`)
       const del = this.stmt('DELETE FROM nodes WHERE id = ?')
       for (const [, id] of ids) del.run(id)
+      const ci = this.stmt("DELETE FROM cloud_init WHERE scope = 'node' AND target = ?")
+      for (const n of names) ci.run(n)
       this.appendAudit({ actor, action: 'node.delete', target: compressHostlist(names), detail: { count: names.length } })
     })()
     return [...names]
@@ -210,6 +212,7 @@ export class SqliteStore implements Store {
       if (g.n > 0 && !opts.force) throw new NetbootError('GROUP_NOT_EMPTY', `group '${name}' has ${g.n} member node(s); remove them first or force`)
       this.stmt('DELETE FROM node_groups WHERE group_name = ?').run(name)
       this.stmt('DELETE FROM groups WHERE name = ?').run(name)
+      this.stmt("DELETE FROM cloud_init WHERE scope = 'group' AND target = ?").run(name)
       this.appendAudit({ actor, action: 'group.delete', target: name, detail: { force: opts.force, members: g.n } })
     })()
   }
@@ -269,6 +272,43 @@ export class SqliteStore implements Store {
         .run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
     })
     this.saveLeaseTx(l)
+  }
+
+  // ---- cloud-init payloads ---------------------------------------------------
+
+  async listCloudInit (f: { secure?: boolean } = {}): Promise<CloudInitRow[]> {
+    const rows = this.stmt('SELECT * FROM cloud_init WHERE (@secure IS NULL OR secure = @secure) ORDER BY scope, target, secure')
+      .all({ secure: f.secure === undefined ? null : f.secure ? 1 : 0 }) as CloudInitDbRow[]
+    return rows.map(toCloudInit)
+  }
+
+  async getCloudInit (scope: 'group' | 'node', target: string, secure: boolean): Promise<CloudInitRow | undefined> {
+    const r = this.stmt('SELECT * FROM cloud_init WHERE scope = ? AND target = ? AND secure = ?').get(scope, target, secure ? 1 : 0) as CloudInitDbRow | undefined
+    return r === undefined ? undefined : toCloudInit(r)
+  }
+
+  async putCloudInit (rows: readonly Omit<CloudInitRow, 'updatedAt'>[], audit: AuditDraft): Promise<void> {
+    this.db.transaction(() => {
+      const t = now()
+      for (const r of rows) {
+        if (r.scope === 'group' ? !this.groupExists(r.target) : this.nodeId(r.target) === undefined) {
+          throw new NetbootError(r.scope === 'group' ? 'GROUP_NOT_FOUND' : 'NODE_NOT_FOUND', `no such ${r.scope}: ${r.target}`)
+        }
+        this.stmt(`INSERT INTO cloud_init (scope, target, secure, user_data, meta_data, vendor_data, network_config, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (scope, target, secure) DO UPDATE SET user_data = excluded.user_data, meta_data = excluded.meta_data, vendor_data = excluded.vendor_data,
+          network_config = excluded.network_config, updated_at = excluded.updated_at`)
+          .run(r.scope, r.target, r.secure ? 1 : 0, r.userData, r.metaData, r.vendorData, r.networkConfig, t)
+      }
+      this.appendAudit(audit)
+    })()
+  }
+
+  async deleteCloudInit (scope: 'group' | 'node', target: string, secure: boolean, actor: Actor): Promise<void> {
+    this.db.transaction(() => {
+      const n = this.stmt('DELETE FROM cloud_init WHERE scope = ? AND target = ? AND secure = ?').run(scope, target, secure ? 1 : 0).changes
+      if (n === 0) throw new NetbootError('NOT_FOUND', `no ${secure ? 'secure ' : ''}cloud-init data for ${scope} ${target}`)
+      this.appendAudit({ actor, action: 'cloudinit.delete', target: `${scope}:${target}`, detail: { secure } })
+    })()
   }
 
   // ---- TPM identities and PCR golden values ----------------------------------
@@ -552,6 +592,12 @@ function migrate (db: Db): void {
       db.pragma(`user_version = ${m.version}`)
     })()
   }
+}
+
+interface CloudInitDbRow { scope: 'group' | 'node'; target: string; secure: number; user_data: string | null; meta_data: string | null; vendor_data: string | null; network_config: string | null; updated_at: string }
+
+function toCloudInit (r: CloudInitDbRow): CloudInitRow {
+  return { scope: r.scope, target: r.target, secure: r.secure === 1, userData: r.user_data, metaData: r.meta_data, vendorData: r.vendor_data, networkConfig: r.network_config, updatedAt: r.updated_at }
 }
 
 const IDENTITY_SELECT = 'SELECT t.*, n.name AS node_name FROM tpm_identities t LEFT JOIN nodes n ON n.id = t.node_id'
