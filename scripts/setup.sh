@@ -12,7 +12,10 @@ if [ "$have" -lt "$need_major" ]; then
   exit 1
 fi
 
-mapfile -t wanted < <(sed -e 's/#.*//' -e '/^\s*$/d' scripts/debian-packages.txt | awk '{print $1}')
+lists=(scripts/debian-packages.txt)
+# --bench: also the anchors the benchmarks compare against (Kea, dnsmasq, tftpd-hpa, nginx)
+[ "${1:-}" = "--bench" ] && lists+=(scripts/bench-packages.txt)
+mapfile -t wanted < <(cat "${lists[@]}" | sed -e 's/#.*//' -e '/^\s*$/d' | awk '{print $1}')
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -24,8 +27,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "setup: installing ${missing[*]}"
   apt-get update -q
+  # policy-rc.d 101: packages must not start services on this host (dnsmasq, kea, nginx, tftpd)
+  policy=/usr/sbin/policy-rc.d
+  [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${missing[@]}"
 fi
+# cloud-init is here only for `cloud-init schema`: it must never configure this host.
+if [ -d /etc/cloud ] && [ ! -e /etc/cloud/cloud-init.disabled ]; then touch /etc/cloud/cloud-init.disabled; fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"

@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { BootError } from './errors.js'
+import { BootError, isBootError } from './errors.js'
 import {
   ipxeCmdline, ipxeInt, ipxeLabel, ipxeName, ipxeText, ipxeUrl, ipxeUrlWithMac, isIpxeSafe,
   MAX_CMDLINE_BYTES,
@@ -96,10 +96,15 @@ const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/
 
 export class IpxeScripts {
   private constructor (private readonly templates: Readonly<Record<TemplateName, Template>>) {
-    this.boot(SAMPLE.boot)
-    this.discover(SAMPLE.discover)
-    this.reboot(SAMPLE.reboot)
-    this.autoexec(SAMPLE.autoexec)
+    try {
+      this.boot(SAMPLE.boot)
+      this.discover(SAMPLE.discover)
+      this.reboot(SAMPLE.reboot)
+      this.autoexec(SAMPLE.autoexec)
+    } catch (e) {
+      if (!isBootError(e) || e.code === 'BOOT_TEMPLATE_INVALID') throw e
+      throw new BootError('BOOT_TEMPLATE_INVALID', `a template does not render from sample data: ${e.message}`, e.details)
+    }
   }
 
   /** Parses the four templates from memory; throws BOOT_TEMPLATE_INVALID. */
