@@ -41,4 +41,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: build"
 npm run --silent build
+echo "setup: build the agent's TPM addon (tpm2-tss)"
+npm run --silent build:agent >/dev/null
 echo "setup: done"

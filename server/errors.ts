@@ -53,6 +53,23 @@ export const catalogue = {
   TOKEN_NOT_FOUND: { status: 404, summary: 'No admin token has that id.' },
   AUDIT_CHAIN_BROKEN: { status: 500, summary: 'The audit log hash chain does not verify: an entry was edited, removed or reordered.' },
 
+  // boot scripts, images, file serving
+  BOOT_PARAMS_INVALID: { status: 400, summary: 'Kernel parameters contain a token netboot refuses (initrd=, netboot.*, --, …); details name the layer and token.' },
+  BOOT_VALUE_INVALID: { status: 400, summary: 'A value meant for an iPXE script is unsafe, or the kernel command line exceeds 2047 bytes.' },
+  BOOT_TEMPLATE_INVALID: { status: 500, summary: 'An iPXE template in ipxe/ is broken; found when the server loads it.' },
+  BOOT_NO_IMAGE: { status: 404, summary: 'No boot configuration (default, group or node) names an image for this node.' },
+  IMAGE_NOT_FOUND: { status: 404, summary: 'No image has that name (and version).' },
+  IMAGE_EXISTS: { status: 409, summary: 'An image with that name and version already exists.' },
+  IMAGE_IN_USE: { status: 409, summary: 'A boot configuration uses the image; point it elsewhere first.' },
+  IMAGE_DIGEST_INVALID: { status: 400, summary: 'A digest is not 64 lower-case hex digits.' },
+  BLOB_NOT_FOUND: { status: 404, summary: 'No stored file has that digest.' },
+  BLOB_DIGEST_MISMATCH: { status: 400, summary: 'The content does not hash to the expected digest; nothing was stored.' },
+  BLOB_SOURCE_INVALID: { status: 400, summary: 'The file to add is missing or not a regular file.' },
+  FILE_NOT_FOUND: { status: 404, summary: 'The file to serve is missing or not a regular file.' },
+  FILE_SIZE_MISMATCH: { status: 500, summary: 'The file on disk differs from its recorded size (damaged or replaced).' },
+  PRECONDITION_FAILED: { status: 412, summary: 'If-Match or If-Unmodified-Since did not hold.' },
+  RANGE_NOT_SATISFIABLE: { status: 416, summary: 'The requested byte range lies outside the file.' },
+
   // cloud-init
   CLOUDINIT_INVALID: { status: 400, summary: 'A cloud-init payload is invalid (parse rules, templates, or `cloud-init schema`); details name line and key. Nothing was stored.' },
   CLOUDINIT_TEMPLATE: { status: 422, summary: "A payload's template uses a fact this node does not have." },

@@ -32,7 +32,7 @@
  * than refused so that a rule added later cannot stop stored parameters from
  * booting; checkParams refuses them when parameters are written.
  */
-import { BootError, type BootErrorDetail } from './errors.js'
+import { NetbootError, type ErrorDetail } from '../errors.js'
 import { ipxeLabel, ipxeProblem, ipxeUrl, MAX_CMDLINE_BYTES } from './ipxe-value.js'
 
 /** Keys that legitimately occur more than once (kernel: console; dracut.cmdline(7): the network and driver keys). */
@@ -95,9 +95,9 @@ function keyOf (token: string): string {
  * Splits and checks one layer's parameters. Returns the tokens and every
  * problem found (an empty `problems` means the layer is usable).
  */
-export function parseParams (params: string, scope: string): { tokens: ParamToken[]; problems: BootErrorDetail[] } {
+export function parseParams (params: string, scope: string): { tokens: ParamToken[]; problems: ErrorDetail[] } {
   const tokens: ParamToken[] = []
-  const problems: BootErrorDetail[] = []
+  const problems: ErrorDetail[] = []
   const problem = (token: string, message: string): void => { problems.push({ where: scope, message: `${JSON.stringify(token)}: ${message}` }) }
   const s = params
   let i = 0
@@ -158,7 +158,7 @@ export function parseParams (params: string, scope: string): { tokens: ParamToke
  * Checks parameters an admin is about to store: every problem parseParams finds,
  * plus reserved keys (which composeCmdline would drop). Empty means accepted.
  */
-export function checkParams (params: string, scope: string): BootErrorDetail[] {
+export function checkParams (params: string, scope: string): ErrorDetail[] {
   const { tokens, problems } = parseParams(params, scope)
   for (const t of tokens) {
     if (isReservedKey(t.key)) problems.push({ where: scope, message: `${JSON.stringify(t.token)}: ${reservedReason(t.key)}` })
@@ -179,7 +179,7 @@ function reservedReason (key: string): string {
 export function composeCmdline (layers: readonly ParamLayer[], netboot: NetbootParams): ComposedCmdline {
   const out: { key: string; token: string }[] = []
   const dropped: DroppedToken[] = []
-  const problems: BootErrorDetail[] = []
+  const problems: ErrorDetail[] = []
   for (const layer of layers) {
     const parsed = parseParams(layer.params, layer.scope)
     problems.push(...parsed.problems)
@@ -192,12 +192,12 @@ export function composeCmdline (layers: readonly ParamLayer[], netboot: NetbootP
     }
   }
   if (problems.length > 0) {
-    throw new BootError('BOOT_PARAMS_INVALID', `kernel parameters refused: ${problems.map((p) => `${p.where ?? ''}: ${p.message}`).join('; ')}`, problems)
+    throw new NetbootError('BOOT_PARAMS_INVALID', `kernel parameters refused: ${problems.map((p) => `${p.where ?? ''}: ${p.message}`).join('; ')}`, problems)
   }
   const tokens = [...out.map((o) => o.token), ...netbootTokens(netboot)]
   const cmdline = tokens.join(' ')
   if (cmdline.length > MAX_CMDLINE_BYTES) {
-    throw new BootError('BOOT_PARAMS_INVALID', `kernel command line is ${cmdline.length} bytes; the kernel keeps at most ${MAX_CMDLINE_BYTES}`, [{ where: 'cmdline', message: 'too long' }])
+    throw new NetbootError('BOOT_PARAMS_INVALID', `kernel command line is ${cmdline.length} bytes; the kernel keeps at most ${MAX_CMDLINE_BYTES}`, [{ where: 'cmdline', message: 'too long' }])
   }
   return { cmdline, tokens, dropped }
 }

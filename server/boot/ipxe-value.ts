@@ -26,7 +26,7 @@
  * A value that passed is wrapped in IpxeSafe; the template engine accepts
  * nothing else, so unchecked data cannot reach a script by accident.
  */
-import { BootError } from './errors.js'
+import { NetbootError } from '../errors.js'
 
 export type IpxeValueKind = 'name' | 'label' | 'url' | 'mac-url' | 'int' | 'text' | 'cmdline'
 
@@ -85,7 +85,7 @@ export function ipxeProblem (s: string): string | undefined {
 
 function refuse (where: string, value: string, why: string): never {
   const shown = value.length > 80 ? `${value.slice(0, 77)}...` : value
-  throw new BootError('BOOT_VALUE_INVALID', `${where}: ${JSON.stringify(shown)} is not safe in an iPXE script: ${why}`, [{ where, message: why }])
+  throw new NetbootError('BOOT_VALUE_INVALID', `${where}: ${JSON.stringify(shown)} is not safe in an iPXE script: ${why}`, [{ where, message: why }])
 }
 
 function common (where: string, value: string, max: number): void {

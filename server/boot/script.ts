@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { BootError, isBootError } from './errors.js'
+import { NetbootError, isNetbootError } from '../errors.js'
 import {
   ipxeCmdline, ipxeInt, ipxeLabel, ipxeName, ipxeText, ipxeUrl, ipxeUrlWithMac, isIpxeSafe,
   MAX_CMDLINE_BYTES,
@@ -102,8 +102,8 @@ export class IpxeScripts {
       this.reboot(SAMPLE.reboot)
       this.autoexec(SAMPLE.autoexec)
     } catch (e) {
-      if (!isBootError(e) || e.code === 'BOOT_TEMPLATE_INVALID') throw e
-      throw new BootError('BOOT_TEMPLATE_INVALID', `a template does not render from sample data: ${e.message}`, e.details)
+      if (!isNetbootError(e) || e.code === 'BOOT_TEMPLATE_INVALID') throw e
+      throw new NetbootError('BOOT_TEMPLATE_INVALID', `a template does not render from sample data: ${e.message}`, e.details)
     }
   }
 
@@ -122,7 +122,7 @@ export class IpxeScripts {
       try {
         sources[name] = await readFile(file, 'utf8')
       } catch (err) {
-        throw new BootError('BOOT_TEMPLATE_INVALID', `cannot read ${file}: ${(err as Error).message}`, [{ where: file, message: 'unreadable' }])
+        throw new NetbootError('BOOT_TEMPLATE_INVALID', `cannot read ${file}: ${(err as Error).message}`, [{ where: file, message: 'unreadable' }])
       }
     }
     return IpxeScripts.fromSources(sources)
@@ -139,7 +139,7 @@ export class IpxeScripts {
   }
 
   discover (input: DiscoverScriptInput): string {
-    if (!MAC.test(input.mac)) throw new BootError('BOOT_VALUE_INVALID', `mac: ${JSON.stringify(input.mac)} is not a canonical MAC`, [{ where: 'mac', message: 'not a canonical MAC' }])
+    if (!MAC.test(input.mac)) throw new NetbootError('BOOT_VALUE_INVALID', `mac: ${JSON.stringify(input.mac)} is not a canonical MAC`, [{ where: 'mac', message: 'not a canonical MAC' }])
     return this.render('discover', {
       mac: ipxeLabel(input.mac, 'mac'),
       image: ipxeLabel(input.image, 'image'),
@@ -165,22 +165,22 @@ export class IpxeScripts {
     const out = renderTemplate(tpl, ctx)
     const reference = renderTemplate(tpl, neutral(ctx))
     const diff = shapeDifference(out, reference)
-    if (diff !== undefined) throw new BootError('BOOT_VALUE_INVALID', `${name} script: a value changed the script's commands (${diff})`, [{ where: name, message: diff }])
+    if (diff !== undefined) throw new NetbootError('BOOT_VALUE_INVALID', `${name} script: a value changed the script's commands (${diff})`, [{ where: name, message: diff }])
     return out
   }
 }
 
 function kernelFields (input: KernelBoot): TemplateContext {
-  if (input.initrds.length > MAX_INITRDS) throw new BootError('BOOT_VALUE_INVALID', `at most ${MAX_INITRDS} initrds`, [{ where: 'initrds', message: 'too many' }])
+  if (input.initrds.length > MAX_INITRDS) throw new NetbootError('BOOT_VALUE_INVALID', `at most ${MAX_INITRDS} initrds`, [{ where: 'initrds', message: 'too many' }])
   const names = new Set<string>([KERNEL_IMAGE_NAME])
   const initrds = input.initrds.map((f, i): TemplateContext => {
     const name = ipxeName(f.name, `initrds[${i}].name`)
-    if (names.has(f.name)) throw new BootError('BOOT_VALUE_INVALID', `initrds[${i}].name: ${f.name} is already used by another image`, [{ where: `initrds[${i}].name`, message: 'duplicate image name' }])
+    if (names.has(f.name)) throw new NetbootError('BOOT_VALUE_INVALID', `initrds[${i}].name: ${f.name} is already used by another image`, [{ where: `initrds[${i}].name`, message: 'duplicate image name' }])
     names.add(f.name)
     return { index: ipxeInt(i, 'index', 0, MAX_INITRDS), name, url: ipxeUrl(f.url, `initrds[${i}].url`) }
   })
   const args = [...input.initrds.map((f) => `initrd=${f.name}`), ...(input.cmdline === '' ? [] : [input.cmdline])].join(' ')
-  if (args.length > MAX_CMDLINE_BYTES) throw new BootError('BOOT_VALUE_INVALID', `kernel command line is ${args.length} bytes; the kernel keeps at most ${MAX_CMDLINE_BYTES}`, [{ where: 'cmdline', message: 'too long' }])
+  if (args.length > MAX_CMDLINE_BYTES) throw new NetbootError('BOOT_VALUE_INVALID', `kernel command line is ${args.length} bytes; the kernel keeps at most ${MAX_CMDLINE_BYTES}`, [{ where: 'cmdline', message: 'too long' }])
   ipxeCmdline(input.cmdline, 'cmdline')
   return { kernelUrl: ipxeUrl(input.kernel, 'kernel'), kernelArgs: ipxeCmdline(args, 'cmdline'), initrds }
 }

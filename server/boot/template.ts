@@ -12,7 +12,7 @@
  * parsed, because the value could then form an iPXE `${…}` expansion with the
  * template text around it.
  */
-import { BootError } from './errors.js'
+import { NetbootError } from '../errors.js'
 import { isIpxeSafe, type IpxeSafe } from './ipxe-value.js'
 
 export interface TemplateContext {
@@ -34,7 +34,7 @@ const FIELD = /^[A-Za-z][A-Za-z0-9]*$/
 
 function bad (template: string, line: number, message: string): never {
   const where = `${template}:${line}`
-  throw new BootError('BOOT_TEMPLATE_INVALID', `${where}: ${message}`, [{ where, message }])
+  throw new NetbootError('BOOT_TEMPLATE_INVALID', `${where}: ${message}`, [{ where, message }])
 }
 
 /** Parses a template; throws BOOT_TEMPLATE_INVALID naming the file and line. */

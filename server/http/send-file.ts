@@ -15,6 +15,7 @@
  * The pure parts (Range parsing, precondition evaluation, entity-tag lists,
  * HTTP dates, multipart layout) are exported for table tests.
  */
+import { NetbootError } from '../errors.js'
 import { randomBytes } from 'node:crypto'
 import { open, type FileHandle } from 'node:fs/promises'
 import { isAbsolute } from 'node:path'
@@ -312,31 +313,6 @@ export interface SendFileOptions {
 /** Read size while streaming (bench/http/send-file-bench.ts measured 64 KiB, 256 KiB, 1 MiB and 4 MiB). */
 export const DEFAULT_CHUNK = 1024 * 1024
 
-export const SEND_FILE_ERROR_STATUS = {
-  /** The file does not exist or is not a regular file. */
-  FILE_NOT_FOUND: 404,
-  /** The file's size differs from the size the caller expected (a damaged or replaced blob). */
-  FILE_SIZE_MISMATCH: 500,
-} as const
-
-export type SendFileErrorCode = keyof typeof SEND_FILE_ERROR_STATUS
-
-/** Thrown before anything is sent; the route's error handler answers. */
-export class SendFileError extends Error {
-  override readonly name = 'SendFileError'
-  readonly status: number
-  readonly statusCode: number
-  constructor (readonly code: SendFileErrorCode, message: string) {
-    super(message)
-    this.status = SEND_FILE_ERROR_STATUS[code]
-    this.statusCode = this.status
-  }
-
-  toJSON (): { error: { code: SendFileErrorCode; message: string } } {
-    return { error: { code: this.code, message: this.message } }
-  }
-}
-
 /**
  * Answers GET or HEAD with the file: 200, 206 (single range or
  * multipart/byteranges), 304, 412 or 416, with Accept-Ranges, ETag,
@@ -346,7 +322,7 @@ export class SendFileError extends Error {
  * Resolves once the response is complete or the client has gone, so an async
  * handler can `return sendFile(…)` (or `await` it and `return reply`), as
  * fastify requires of handlers that send themselves. Rejects, with nothing
- * sent, on SendFileError or an I/O error before the first byte.
+ * sent, on NetbootError or an I/O error before the first byte.
  */
 export async function sendFile (req: FastifyRequest, reply: FastifyReply, o: SendFileOptions): Promise<void> {
   const body = await prepare(req, reply, o)
@@ -371,13 +347,13 @@ async function prepare (req: FastifyRequest, reply: FastifyReply, o: SendFileOpt
       fh = await open(o.path, 'r')
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new SendFileError('FILE_NOT_FOUND', 'file not found')
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new NetbootError('FILE_NOT_FOUND', 'file not found')
       throw err
     }
     const st = await fh.stat()
-    if (!st.isFile()) throw new SendFileError('FILE_NOT_FOUND', 'not a regular file')
+    if (!st.isFile()) throw new NetbootError('FILE_NOT_FOUND', 'not a regular file')
     const size = st.size
-    if (o.size !== undefined && o.size !== size) throw new SendFileError('FILE_SIZE_MISMATCH', `file is ${size} bytes, expected ${o.size}`)
+    if (o.size !== undefined && o.size !== size) throw new NetbootError('FILE_SIZE_MISMATCH', `file is ${size} bytes, expected ${o.size}`)
 
     const validators: Validators = { etag: o.etag, lastModified: o.mtime?.getTime() }
     const contentType = o.contentType ?? 'application/octet-stream'

@@ -22,7 +22,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { ReadStream } from 'node:fs'
 import { mkdir, open, readdir, rename, stat, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BlobError } from './errors.js'
+import { NetbootError } from '../errors.js'
 
 const DIGEST = /^[0-9a-f]{64}$/
 const PREFIX = /^[0-9a-f]{2}$/
@@ -76,7 +76,7 @@ export function isDigest (s: string): boolean {
 
 function checkDigest (digest: string): string {
   if (typeof digest !== 'string' || !DIGEST.test(digest)) {
-    throw new BlobError('IMAGE_DIGEST_INVALID', `not a sha256 digest (64 lower-case hex digits): ${JSON.stringify(String(digest).slice(0, 80))}`)
+    throw new NetbootError('IMAGE_DIGEST_INVALID', `not a sha256 digest (64 lower-case hex digits): ${JSON.stringify(String(digest).slice(0, 80))}`)
   }
   return digest
 }
@@ -124,11 +124,11 @@ export class BlobStore {
     try {
       fh = await open(srcPath, 'r')
     } catch (err) {
-      throw new BlobError('BLOB_SOURCE_INVALID', `cannot open ${srcPath}: ${(err as Error).message}`, { cause: err })
+      throw new NetbootError('BLOB_SOURCE_INVALID', `cannot open ${srcPath}: ${(err as Error).message}`)
     }
     try {
       const s = await fh.stat()
-      if (!s.isFile()) throw new BlobError('BLOB_SOURCE_INVALID', `${srcPath} is not a regular file`)
+      if (!s.isFile()) throw new NetbootError('BLOB_SOURCE_INVALID', `${srcPath} is not a regular file`)
       const source = fh.createReadStream({ highWaterMark: COPY_CHUNK, autoClose: false })
       return await this.addStream(source, { ...o, size: s.size })
     } finally {
@@ -163,7 +163,7 @@ export class BlobStore {
       closed = true
       const sha256 = hash.digest('hex')
       if (expect !== undefined && sha256 !== expect) {
-        throw new BlobError('BLOB_DIGEST_MISMATCH', `content hashes to sha256:${sha256}, expected sha256:${expect}`)
+        throw new NetbootError('BLOB_DIGEST_MISMATCH', `content hashes to sha256:${sha256}, expected sha256:${expect}`)
       }
       const final = this.path(sha256)
       const existing = await stat(final).catch((err: unknown) => { if (isNotFound(err)) return undefined; throw err })
@@ -191,7 +191,7 @@ export class BlobStore {
     try {
       handle = await open(p, 'r')
     } catch (err) {
-      if (isNotFound(err)) throw new BlobError('BLOB_NOT_FOUND', `no blob sha256:${digest}`)
+      if (isNotFound(err)) throw new NetbootError('BLOB_NOT_FOUND', `no blob sha256:${digest}`)
       throw err
     }
     const s = await handle.stat()

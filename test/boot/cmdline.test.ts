@@ -1,6 +1,6 @@
 import t from 'tap'
 import { checkParams, composeCmdline, parseParams, REPEATABLE_KEYS, type ParamLayer } from '../../server/boot/cmdline.js'
-import { isBootError } from '../../server/boot/errors.js'
+import { isNetbootError } from '../../server/errors.js'
 import { BSS_PARAMS } from './cases.js'
 
 const NB = { server: 'http://10.0.0.1:8080' }
@@ -90,8 +90,8 @@ t.test('refused parameters name the layer and every problem', async (t) => {
       composeCmdline([{ scope: 'group:g', params: 'quiet' }, { scope: 'node:n', params }], NB)
       t.fail(`${what}: accepted`)
     } catch (e) {
-      t.ok(isBootError(e, 'BOOT_PARAMS_INVALID'), `${what}: BOOT_PARAMS_INVALID`)
-      if (isBootError(e)) t.equal(e.details[0]?.where, 'node:n', `${what}: names the layer`)
+      t.ok(isNetbootError(e, 'BOOT_PARAMS_INVALID'), `${what}: BOOT_PARAMS_INVALID`)
+      if (isNetbootError(e)) t.equal(e.details[0]?.where, 'node:n', `${what}: names the layer`)
     }
     t.not(checkParams(params, 'node:n').length, 0, `${what}: checkParams reports it`)
   }

@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isBootError } from '../../server/boot/errors.js'
+import { isNetbootError } from '../../server/errors.js'
 import { DEFAULT_RETRY_POLICY, IpxeScripts, TEMPLATE_NAMES, shapeDifference, type BootScriptInput } from '../../server/boot/script.js'
 import { autoexecCases, bootCases, discoverCases, rebootCases, SERVER } from './cases.js'
 import { runScript, scriptLines } from './ipxe-sim.js'
@@ -161,7 +161,7 @@ t.test('values that could change a script are refused, field by field', async (t
         render(v)
         t.fail(`${field}: ${show(v)} was accepted`)
       } catch (e) {
-        t.ok(isBootError(e, 'BOOT_VALUE_INVALID'), `${field}: ${show(v)} refused`)
+        t.ok(isNetbootError(e, 'BOOT_VALUE_INVALID'), `${field}: ${show(v)} refused`)
       }
     }
   }
@@ -209,7 +209,7 @@ t.test('random hostile values never change the commands of a script', async (t) 
       try {
         out = scripts.boot({ ...base, node: 'x', image: 'x', cmdline: 'x', [field]: v } as BootScriptInput)
       } catch (e) {
-        if (!isBootError(e)) throw e
+        if (!isNetbootError(e)) throw e
         continue
       }
       accepted++

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync, ftruncateSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BlobStore, isDigest, parseDigest, type AddProgress } from '../../server/images/blobs.js'
-import { isBlobError } from '../../server/images/errors.js'
+import { isNetbootError } from '../../server/errors.js'
 import { tempDir } from '../helpers/tmp.js'
 import { pattern } from './helpers.js'
 
@@ -128,7 +128,7 @@ t.test('missing blobs', async (t) => {
   try {
     await store.open(d)
   } catch (e) {
-    t.ok(isBlobError(e, 'BLOB_NOT_FOUND'))
+    t.ok(isNetbootError(e, 'BLOB_NOT_FOUND'))
     t.equal((e as { status: number }).status, 404)
   }
 })
