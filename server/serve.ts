@@ -18,6 +18,10 @@ import type { DhcpServer } from './dhcp/server.js'
 import { startTftp } from './tftp/setup.js'
 import { setupAttestation } from './attest/setup.js'
 import { CloudInitService } from './cloudinit/service.js'
+import { BlobStore } from './images/blobs.js'
+import { BootService } from './boot/service.js'
+import { IpxeScripts } from './boot/script.js'
+import { join } from 'node:path'
 import type { TftpServer } from './tftp/server.js'
 
 export interface Running {
@@ -38,12 +42,19 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   let dhcp: DhcpServer | undefined
   let tftp: TftpServer | undefined
   try {
-    const cloudInit = new CloudInitService(store, { url: loaded.publicUrl, ...(config.server.address !== undefined ? { ip: config.server.address } : {}) }, log.child({ component: 'cloud-init' }), async () => 'none')
-    const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version, cloudInit })
+    const blobs = new BlobStore(join(config.data_dir, 'images'))
+    await blobs.init()
+    const boot = new BootService(store, await IpxeScripts.load(), {
+      publicUrl: loaded.publicUrl,
+      unknown: { action: config.unknown_nodes.action, ...(config.unknown_nodes.discovery_image !== undefined ? { discoveryImage: config.unknown_nodes.discovery_image } : {}) },
+    }, log.child({ component: 'boot' }))
+    const cloudInit = new CloudInitService(store, { url: loaded.publicUrl, ...(config.server.address !== undefined ? { ip: config.server.address } : {}) }, log.child({ component: 'cloud-init' }), async (n) => await boot.imageDigest(n))
+    const admin = await buildAdminApp({ store, log, metrics, bodyLimit: 64 * 1024 * 1024, metricsPublic: config.admin.metrics_public, version, cloudInit, images: { blobs, boot } })
     apps.push(admin)
-    const attestation = config.attestation.enabled ? await setupAttestation(loaded, store, log) : undefined
+    const attestation = config.attestation.enabled ? await setupAttestation(loaded, store, log, boot) : undefined
     const node = await buildNodeApp({
       store, log, metrics, bodyLimit: config.http.body_limit, cloudInit, publicUrl: loaded.publicUrl, trustedProxies: config.http.trusted_proxies,
+      boot: { boot, blobs, ipxeDir: config.tftp.ipxe_dir },
       ...(attestation !== undefined ? { attestation: { ...attestation, publicUrl: loaded.publicUrl } } : {}),
     })
     apps.push(node)
@@ -51,7 +62,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     await node.listen({ host: config.http.listen, port: config.http.port })
     if (config.dhcp.enabled && config.dhcp.subnets.length > 0) dhcp = await startDhcp(loaded, store, log, metrics.registry)
     else log.info('dhcp: not serving (disabled or no subnets configured)')
-    if (config.tftp.enabled) tftp = await startTftp(loaded, () => Buffer.from(autoexecScript(loaded.publicUrl)), log, metrics.registry)
+    if (config.tftp.enabled) tftp = await startTftp(loaded, () => Buffer.from(boot.autoexec()), log, metrics.registry)
     const url = (a: FastifyInstance): string => {
       const addr = a.server.address() as AddressInfo
       return `http://${addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address}:${addr.port}`
@@ -90,7 +101,3 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   }
 }
 
-/** For NICs that fetch autoexec.ipxe by TFTP first: hand over to the HTTP boot script. */
-function autoexecScript (publicUrl: string): string {
-  return `#!ipxe\n:retry\nchain ${publicUrl}/boot/\${net0/mac} || goto wait\n:wait\nsleep 5\ngoto retry\n`
-}

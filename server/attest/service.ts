@@ -51,6 +51,8 @@ export interface Challenge {
 }
 
 export interface Attested {
+  readonly rootfsUrl?: string
+  readonly rootfsSha256?: string
   readonly token: string
   readonly expiresAt: number
   readonly node: string
@@ -81,6 +83,8 @@ export class AttestationService {
     private readonly store: Store,
     private readonly tokens: NodeTokens,
     private readonly log: Logger,
+    /** Where the node's root image is and its digest: the agent trusts these, never its command line. */
+    private readonly rootfs?: (node: Node) => Promise<{ rootfsUrl?: string; rootfsSha256?: string; imageRef?: string }>,
   ) {}
 
   async start (req: AttestStartRequest, peer: string, now = Date.now()): Promise<Challenge> {
@@ -125,13 +129,19 @@ export class AttestationService {
     const cred = makeCredential({ ekPublic: ek.value, akName: akName.value, credential: secret })
     if (!cred.ok) return await deny('ATTEST_BAD_REQUEST', `EK cannot receive a credential: ${cred.error.message}`, node.name)
 
+    // The image is the one the server plans for this node, not what the command line claimed.
+    const planned = await this.rootfs?.(node).catch(() => undefined)
+    const image = planned?.imageRef ?? req.image
+    if (planned?.imageRef !== undefined && req.image !== undefined && req.image !== planned.imageRef) {
+      this.log.warn({ node: node.name, claimed: req.image, planned: planned.imageRef }, 'attest: the agent names another image than planned; using the planned one')
+    }
     this.expire(now)
     if (this.sessions.size >= this.cfg.maxSessions) throw new NetbootError('ATTEST_BAD_REQUEST', 'too many attestations in flight; retry shortly')
     const session = randomUUID()
     const nonce = randomBytes(32)
     this.sessions.set(session, {
       node, identity, ak: ak.value, akRaw: req.akPublic, akName: akName.value, secret, nonce, peer,
-      ...(req.image !== undefined ? { image: req.image } : {}), expiresAt: now + this.cfg.sessionTtlMs,
+      ...(image !== undefined ? { image } : {}), expiresAt: now + this.cfg.sessionTtlMs,
     })
     return { session, credentialBlob: cred.value.credentialBlob, encryptedSecret: cred.value.secret, nonce, pcrs: this.cfg.pcrs, bank: this.cfg.bank }
   }
@@ -198,7 +208,11 @@ export class AttestationService {
     const issued = await this.tokens.issue({ sub: s.node.name, groups: s.node.groups, att: attestationId, ...(s.image !== undefined ? { img: s.image } : {}), cnf: { jkt } }, now)
     await this.store.audit(this.auditDraft('attest.finish', s.node.name, 'ok', { ...evidence, policy: policy.basis, token: issued.jti, jkt, expiresAt: issued.expiresAt }))
     this.log.info({ node: s.node.name, attestation: attestationId, policy: policy.basis, peer }, 'attest: node attested, token issued')
-    return { token: issued.token, expiresAt: issued.expiresAt, node: s.node.name, groups: s.node.groups, attestationId }
+    const root = await this.rootfs?.(s.node).catch((e: unknown) => {
+      this.log.warn({ node: s.node.name, err: e }, 'attest: no root image for this node')
+      return undefined
+    })
+    return { token: issued.token, expiresAt: issued.expiresAt, node: s.node.name, groups: s.node.groups, attestationId, ...(root?.rootfsUrl !== undefined ? { rootfsUrl: root.rootfsUrl } : {}), ...(root?.rootfsSha256 !== undefined ? { rootfsSha256: root.rootfsSha256 } : {}) }
   }
 
   /** Applies the enrollment policy to a known node's first TPM. */

@@ -7,10 +7,11 @@ import { KeyRing } from '../tokens/keys.js'
 import { NodeTokens } from '../tokens/node-token.js'
 import { loadCaBundle } from './ekcert.js'
 import { AttestationService } from './service.js'
+import type { BootService } from '../boot/service.js'
 
 const DAY_MS = 86_400_000
 
-export async function setupAttestation (loaded: LoadedConfig, store: Store, log: Logger): Promise<{ service: AttestationService; keys: KeyRing; tokens: NodeTokens }> {
+export async function setupAttestation (loaded: LoadedConfig, store: Store, log: Logger, boot?: BootService): Promise<{ service: AttestationService; keys: KeyRing; tokens: NodeTokens }> {
   const a = loaded.config.attestation
   const keys = await KeyRing.open({ dir: join(loaded.config.data_dir, 'keys'), rotateAfterMs: a.key_rotation_days * DAY_MS, maxTokenTtlMs: a.token_ttl * 1000 })
   const tokens = new NodeTokens(keys, loaded.publicUrl, a.token_ttl)
@@ -26,7 +27,10 @@ export async function setupAttestation (loaded: LoadedConfig, store: Store, log:
     discover: loaded.config.unknown_nodes.action === 'discover',
     sessionTtlMs: 60_000,
     maxSessions: 50_000,
-  }, store, tokens, log.child({ component: 'attest' }))
+  }, store, tokens, log.child({ component: 'attest' }), boot === undefined ? undefined : async (node) => {
+    const p = await boot.plan(node)
+    return { ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(p.image.rootfsSha256 !== undefined ? { rootfsSha256: p.image.rootfsSha256 } : {}), imageRef: p.imageRef }
+  })
   log.info({ component: 'attest', enrollment: a.enrollment, cas: anchors.length, pcrs: a.pcrs, policy: a.pcr_policy, kid: keys.current.kid }, 'attest: ready')
   return { service, keys, tokens }
 }

@@ -5,7 +5,9 @@
  * open the database directly on the server host (to bootstrap the first token, or
  * to audit a stopped server).
  */
-import { existsSync, readFileSync } from 'node:fs'
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { userInfo } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
 import { stringify as stringifyYaml } from 'yaml'
@@ -14,7 +16,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig, type LoadedConfig } from '../config/lo
 import { createLogger } from '../log.js'
 import { startServer } from '../serve.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
-import type { AdminToken, AuditEntry, AuditVerdict, GoldenPcr, ImportResult, Store, TpmIdentity } from '../store/store.js'
+import type { AdminToken, AuditEntry, AuditVerdict, BootConfig, GoldenPcr, Image, ImportResult, Store, TpmIdentity } from '../store/store.js'
 import type { Group, Node, NodeChanges } from '../inventory/model.js'
 import { compressHostlist } from '../inventory/hostlist.js'
 import { roleNames, type Role } from '../auth/roles.js'
@@ -413,6 +415,115 @@ ci.command('show').argument('<node>').option('--secure', 'include secure data (a
     const docs: [string, string | undefined][] = [['meta-data', r.metaData], ['user-data', r.userData], ['vendor-data', r.vendorData], ['network-config', r.networkConfig]]
     out(r, () => docs.filter(([k, v]) => v !== undefined && (o.doc === undefined || o.doc === k)).map(([k, v]) => (o.doc !== undefined ? v! : `--- ${k}\n${v!}`)).join('\n'))
   })
+
+// ---- images and boot ----------------------------------------------------------
+
+const image = program.command('image').description('the image store: kernels, initrds and root images, by content digest')
+const imageRows = (is: readonly Image[]): string => table(['NAME', 'VERSION', 'KERNEL', 'INITRD', 'ROOTFS', 'PARAMS', 'CREATED'],
+  is.map((i) => [i.name, i.version, i.kernelSha256.slice(0, 12), i.initrdSha256.slice(0, 12), i.rootfsSha256?.slice(0, 12), i.params, i.createdAt]))
+
+image.command('add')
+  .description('upload kernel, initrd and rootfs (each once, by content) and register them as an image version')
+  .argument('<name>')
+  .requiredOption('--kernel <file>').requiredOption('--initrd <file>').option('--rootfs <file>', 'squashfs root image')
+  .option('--version <v>', 'version label (default: a UTC timestamp)')
+  .option('--params <text>', 'kernel parameters the image needs', '')
+  .action(async (name: string, o: { kernel: string; initrd: string; rootfs?: string; version?: string; params: string }) => {
+    const c = api()
+    const upload = async (what: string, file: string): Promise<string> => await uploadFile(c, what, file)
+    const kernelSha256 = await upload('kernel', o.kernel)
+    const initrdSha256 = await upload('initrd', o.initrd)
+    const rootfsSha256 = o.rootfs !== undefined ? await upload('rootfs', o.rootfs) : undefined
+    const i = await c.request<Image>('POST', '/api/v1/images', {
+      name, kernelSha256, initrdSha256, params: o.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(o.version !== undefined ? { version: o.version } : {}),
+    })
+    out(i, () => imageRows([i]))
+  })
+image.command('list').description('images and their versions').action(async () => {
+  const r = await api().request<{ images: Image[] }>('GET', '/api/v1/images')
+  out(r.images, () => imageRows(r.images))
+})
+image.command('show').argument('<name>').description('the versions of an image, with full digests').action(async (name: string) => {
+  const r = await api().request<{ images: Image[] }>('GET', `/api/v1/images/${enc(name)}`)
+  out(r.images, () => r.images.map((i) => [`${i.name} ${i.version} (${i.createdAt})`, `  kernel  sha256:${i.kernelSha256}`, `  initrd  sha256:${i.initrdSha256}`,
+    `  rootfs  ${i.rootfsSha256 !== undefined ? `sha256:${i.rootfsSha256}` : '-'}`, `  params  ${i.params || '-'}`].join('\n')).join('\n'))
+})
+image.command('rm').argument('<name>').option('--version <v>', 'only this version').description('remove an image; refused while a boot configuration uses it')
+  .action(async (name: string, o: { version?: string }) => {
+    const r = await api().request<{ removed: Image[] }>('DELETE', `/api/v1/images/${enc(name)}${o.version !== undefined ? `?version=${enc(o.version)}` : ''}`)
+    out(r, () => `removed ${r.removed.map((i) => `${i.name}@${i.version}`).join(', ')}`)
+  })
+
+const bootCmd = program.command('boot').description('boot configuration: default → group → node (node wins; first listed group wins)')
+const bootRows = (bs: readonly BootConfig[]): string => table(['SCOPE', 'TARGET', 'IMAGE', 'PARAMS', 'UPDATED'], bs.map((b) => [b.scope, b.target, b.image, b.params, b.updatedAt]))
+
+/** `default`, a group, or a node range, in that order of preference. */
+async function bootScopes (c: ApiClient, target: string): Promise<{ scope: 'default' | 'group' | 'node'; target: string }[]> {
+  if (target === 'default') return [{ scope: 'default', target: '' }]
+  try {
+    await c.request('GET', `/api/v1/groups/${enc(target)}`)
+    return [{ scope: 'group', target }]
+  } catch (e) {
+    if (!isNetbootError(e, 'GROUP_NOT_FOUND')) throw e
+  }
+  const nodes = await c.request<{ nodes: Node[] }>('GET', `/api/v1/nodes?select=${enc(target)}`)
+  if (nodes.nodes.length === 0) throw new NetbootError('NODE_NOT_FOUND', `'${target}' is not default, a group, or a node`)
+  return nodes.nodes.map((n) => ({ scope: 'node' as const, target: n.name }))
+}
+
+bootCmd.command('set')
+  .description("set the image and/or kernel parameters of 'default', a group, or nodes ('none' clears)")
+  .argument('<target>', "default | GROUP | NODE-RANGE")
+  .option('--image <name>', 'image name, or NAME@VERSION to pin a version')
+  .option('--params <text>', 'kernel parameters (key=value replaces a lower layer; -key removes it)')
+  .action(async (target: string, o: { image?: string; params?: string }) => {
+    if (o.image === undefined && o.params === undefined) throw new NetbootError('BAD_REQUEST', 'give --image and/or --params')
+    const c = api()
+    const set: BootConfig[] = []
+    for (const s of await bootScopes(c, target)) {
+      set.push(await c.request<BootConfig>('PUT', '/api/v1/boot', {
+        ...s, ...(o.image !== undefined ? { image: o.image === 'none' ? null : o.image } : {}), ...(o.params !== undefined ? { params: o.params === 'none' ? null : o.params } : {}),
+      }))
+    }
+    out(set, () => bootRows(set))
+  })
+bootCmd.command('list').description('every boot configuration').action(async () => {
+  const r = await api().request<{ configs: BootConfig[] }>('GET', '/api/v1/boot')
+  out(r.configs, () => bootRows(r.configs))
+})
+bootCmd.command('rm').argument('<target>', 'default | GROUP | NODE-RANGE').description('remove boot configurations').action(async (target: string) => {
+  const c = api()
+  const scopes = await bootScopes(c, target)
+  for (const s of scopes) await c.request('DELETE', `/api/v1/boot?scope=${s.scope}&target=${enc(s.target)}`)
+  out({ removed: scopes }, () => `removed ${scopes.length} boot configuration(s)`)
+})
+bootCmd.command('show').argument('<node>').description('the exact iPXE script, image and kernel command line a node gets').action(async (name: string) => {
+  const r = await api().request<{ image: string; imageRef: string; cmdline: string; script: string }>('GET', `/api/v1/nodes/${enc(name)}/boot`)
+  out(r, () => r.script)
+})
+
+/** Hashes a file, uploads it unless the server has it, with progress on a terminal. */
+async function uploadFile (c: ApiClient, what: string, file: string): Promise<string> {
+  const size = statSync(file).size
+  const progress = (verb: string, done: number): void => {
+    if (process.stderr.isTTY) process.stderr.write(`\r${verb} ${what} ${file}: ${size === 0 ? 100 : Math.floor(done * 100 / size)}%   `)
+  }
+  const hash = createHash('sha256')
+  let done = 0
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    hash.update(chunk as Buffer)
+    done += (chunk as Buffer).length
+    progress('hashing', done)
+  }
+  const digest = hash.digest('hex')
+  if (!(await c.exists(`/api/v1/blobs/${digest}`))) {
+    let sent = 0
+    const body = Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 }).on('data', (ch) => { sent += ch.length; progress('uploading', sent) }))
+    await c.request('PUT', `/api/v1/blobs/${digest}`, body, 'application/octet-stream')
+  }
+  if (process.stderr.isTTY) process.stderr.write(`\r${what} ${file}: sha256:${digest}\n`)
+  return digest
+}
 
 // ---- run ------------------------------------------------------------------
 

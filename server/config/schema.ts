@@ -57,6 +57,8 @@ export const ConfigSchema = Type.Object({
   unknown_nodes: Type.Object({
     action: Type.Union([Type.Literal('discover'), Type.Literal('reboot'), Type.Literal('ignore')], { default: 'discover' }),
     lease_time: Type.Integer({ minimum: 30, maximum: 86_400, default: 300 }),
+    /** The image unknown nodes boot under `discover` (its agent reports the machine). */
+    discovery_image: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
   }, { additionalProperties: false, default: {} }),
   dhcp: Type.Object({
     enabled: Type.Boolean({ default: true }),

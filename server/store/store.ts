@@ -121,6 +121,27 @@ export interface GoldenPcr {
   readonly createdAt: string
 }
 
+export interface Image {
+  readonly name: string
+  readonly version: string
+  readonly kernelSha256: string
+  readonly initrdSha256: string
+  readonly rootfsSha256?: string
+  /** Kernel parameters the image needs (lowest layer of the command line). */
+  readonly params: string
+  readonly createdAt: string
+}
+
+export interface BootConfig {
+  readonly scope: 'default' | 'group' | 'node'
+  /** '' for default */
+  readonly target: string
+  /** Image name, or NAME@VERSION to pin a version. */
+  readonly image?: string
+  readonly params: string
+  readonly updatedAt: string
+}
+
 export interface CloudInitRow {
   readonly scope: 'group' | 'node'
   readonly target: string
@@ -169,6 +190,17 @@ export interface Store {
    * of the same MAC in the same subnet (a client holds one address per subnet).
    */
   saveLease (lease: Lease): Promise<void>
+
+  listImages (name?: string): Promise<Image[]>
+  /** One version, or the newest version of `name`. */
+  getImage (name: string, version?: string): Promise<Image | undefined>
+  addImage (image: Omit<Image, 'createdAt'>, actor: Actor): Promise<Image>
+  /** Refuses (IMAGE_IN_USE) while a boot configuration names the image. */
+  deleteImage (name: string, version: string | undefined, actor: Actor): Promise<Image[]>
+  listBootConfigs (): Promise<BootConfig[]>
+  /** Sets image and/or params of one scope; undefined leaves a field, null clears it. */
+  setBootConfig (scope: BootConfig['scope'], target: string, changes: { image?: string | null; params?: string | null }, actor: Actor): Promise<BootConfig>
+  deleteBootConfig (scope: BootConfig['scope'], target: string, actor: Actor): Promise<void>
 
   listCloudInit (filter?: { secure?: boolean }): Promise<CloudInitRow[]>
   getCloudInit (scope: 'group' | 'node', target: string, secure: boolean): Promise<CloudInitRow | undefined>

@@ -22,6 +22,9 @@ import { auditRoutes } from './audit.js'
 import { enrollRoutes } from './enroll.js'
 import { cloudInitAdminRoutes } from './cloudinit.js'
 import type { CloudInitService } from '../../cloudinit/service.js'
+import { imageRoutes } from './images.js'
+import type { BlobStore } from '../../images/blobs.js'
+import type { BootService } from '../../boot/service.js'
 
 export interface AdminAppOptions {
   readonly store: Store
@@ -32,6 +35,7 @@ export interface AdminAppOptions {
   readonly metricsPublic: boolean
   readonly version: string
   readonly cloudInit?: CloudInitService
+  readonly images?: { readonly blobs: BlobStore; readonly boot: BootService }
 }
 
 declare module 'fastify' {
@@ -96,6 +100,7 @@ export async function buildAdminApp (o: AdminAppOptions): Promise<FastifyInstanc
   await app.register(auditRoutes(o.store))
   await app.register(enrollRoutes(o.store))
   if (o.cloudInit !== undefined) await app.register(cloudInitAdminRoutes(o.cloudInit, o.store))
+  if (o.images !== undefined) await app.register(imageRoutes(o.store, o.images.blobs, o.images.boot))
   return app
 }
 

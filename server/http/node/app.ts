@@ -9,6 +9,7 @@ import type { Store } from '../../store/store.js'
 import { installCommon } from '../common.js'
 import { attestRoutes, type AttestRouteDeps } from './attest.js'
 import { cloudInitRoutes } from './cloudinit.js'
+import { bootRoutes, type BootRouteDeps } from './boot.js'
 import type { CloudInitService } from '../../cloudinit/service.js'
 
 export interface NodeAppOptions {
@@ -18,6 +19,7 @@ export interface NodeAppOptions {
   readonly bodyLimit: number
   readonly attestation?: Omit<AttestRouteDeps, 'store'>
   readonly cloudInit?: CloudInitService
+  readonly boot?: BootRouteDeps
   /** The node URL as nodes see it (DPoP proofs name it). */
   readonly publicUrl?: string
   /** Peers whose X-Forwarded-For is believed (http.trusted_proxies). */
@@ -33,6 +35,7 @@ export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance>
   })
   installCommon(app, 'node', o.metrics)
   app.get('/healthz', async () => ({ status: 'ok' }))
+  if (o.boot !== undefined) await bootRoutes(app, o.boot)
   if (o.attestation !== undefined) await attestRoutes(app, { ...o.attestation, store: o.store })
   if (o.cloudInit !== undefined) {
     await cloudInitRoutes(app, {

@@ -37,6 +37,7 @@ export async function attestRoutes (app: FastifyInstance, d: AttestRouteDeps): P
     const r = await service.finish(decodeFinish(asBuffer(req.body)), req.ip)
     const out = attest.AttestResult.encode({
       token: r.token, expiresAt: r.expiresAt, node: r.node, groups: [...r.groups], attestationId: r.attestationId,
+      ...(r.rootfsUrl !== undefined ? { rootfsUrl: r.rootfsUrl } : {}), ...(r.rootfsSha256 !== undefined ? { rootfsSha256: r.rootfsSha256 } : {}),
     }).finish()
     return await reply.type(PROTOBUF_CONTENT_TYPE).send(Buffer.from(out))
   })

@@ -15,7 +15,7 @@ import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
-  CloudInitRow, GoldenPcr, IdentityState, TpmIdentity,
+  BootConfig, CloudInitRow, GoldenPcr, Image, IdentityState, TpmIdentity,
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
 
@@ -167,7 +167,8 @@ export class SqliteStore implements Store {
       const del = this.stmt('DELETE FROM nodes WHERE id = ?')
       for (const [, id] of ids) del.run(id)
       const ci = this.stmt("DELETE FROM cloud_init WHERE scope = 'node' AND target = ?")
-      for (const n of names) ci.run(n)
+      const bc = this.stmt("DELETE FROM boot_configs WHERE scope = 'node' AND target = ?")
+      for (const n of names) { ci.run(n); bc.run(n) }
       this.appendAudit({ actor, action: 'node.delete', target: compressHostlist(names), detail: { count: names.length } })
     })()
     return [...names]
@@ -213,6 +214,7 @@ export class SqliteStore implements Store {
       this.stmt('DELETE FROM node_groups WHERE group_name = ?').run(name)
       this.stmt('DELETE FROM groups WHERE name = ?').run(name)
       this.stmt("DELETE FROM cloud_init WHERE scope = 'group' AND target = ?").run(name)
+      this.stmt("DELETE FROM boot_configs WHERE scope = 'group' AND target = ?").run(name)
       this.appendAudit({ actor, action: 'group.delete', target: name, detail: { force: opts.force, members: g.n } })
     })()
   }
@@ -272,6 +274,85 @@ export class SqliteStore implements Store {
         .run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
     })
     this.saveLeaseTx(l)
+  }
+
+  // ---- images and boot configurations -----------------------------------------
+
+  async listImages (name?: string): Promise<Image[]> {
+    const rows = this.stmt('SELECT * FROM images WHERE (@name IS NULL OR name = @name) ORDER BY name, created_at, id').all({ name: name ?? null }) as ImageRow[]
+    return rows.map(toImage)
+  }
+
+  async getImage (name: string, version?: string): Promise<Image | undefined> {
+    const r = (version === undefined
+      ? this.stmt('SELECT * FROM images WHERE name = ? ORDER BY created_at DESC, id DESC LIMIT 1').get(name)
+      : this.stmt('SELECT * FROM images WHERE name = ? AND version = ?').get(name, version)) as ImageRow | undefined
+    return r === undefined ? undefined : toImage(r)
+  }
+
+  async addImage (i: Omit<Image, 'createdAt'>, actor: Actor): Promise<Image> {
+    this.db.transaction(() => {
+      if (this.stmt('SELECT 1 FROM images WHERE name = ? AND version = ?').get(i.name, i.version) !== undefined) {
+        throw new NetbootError('IMAGE_EXISTS', `image ${i.name} version ${i.version} already exists`)
+      }
+      this.stmt('INSERT INTO images (name, version, kernel_sha256, initrd_sha256, rootfs_sha256, params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(i.name, i.version, i.kernelSha256, i.initrdSha256, i.rootfsSha256 ?? null, i.params, now())
+      this.appendAudit({ actor, action: 'image.add', target: `${i.name}@${i.version}`, detail: { kernel: i.kernelSha256, initrd: i.initrdSha256, rootfs: i.rootfsSha256 ?? null, params: i.params } })
+    })()
+    return (await this.getImage(i.name, i.version))!
+  }
+
+  async deleteImage (name: string, version: string | undefined, actor: Actor): Promise<Image[]> {
+    const removed = await this.listImages(name)
+    const victims = version === undefined ? removed : removed.filter((i) => i.version === version)
+    this.db.transaction(() => {
+      if (victims.length === 0) throw new NetbootError('IMAGE_NOT_FOUND', `no image ${name}${version !== undefined ? ` version ${version}` : ''}`)
+      const users = (this.stmt('SELECT scope, target, image FROM boot_configs WHERE image IS NOT NULL').all() as { scope: string; target: string; image: string }[])
+        .filter((b) => {
+          const [n, v] = b.image.split('@')
+          if (n !== name) return false
+          // an unpinned reference uses the newest version; removing all versions or the newest breaks it
+          if (v !== undefined) return victims.some((x) => x.version === v)
+          return version === undefined || removed.at(-1)?.version === version
+        })
+      if (users.length > 0) {
+        throw new NetbootError('IMAGE_IN_USE', `image ${name} is used by boot configuration ${users.map((u) => (u.scope === 'default' ? 'default' : `${u.scope} ${u.target}`)).join(', ')}`)
+      }
+      for (const v of victims) this.stmt('DELETE FROM images WHERE name = ? AND version = ?').run(name, v.version)
+      this.appendAudit({ actor, action: 'image.delete', target: name, detail: { versions: victims.map((v) => v.version) } })
+    })()
+    return victims
+  }
+
+  async listBootConfigs (): Promise<BootConfig[]> {
+    return (this.stmt('SELECT * FROM boot_configs ORDER BY scope, target').all() as BootRow[]).map(toBoot)
+  }
+
+  async setBootConfig (scope: BootConfig['scope'], target: string, c: { image?: string | null; params?: string | null }, actor: Actor): Promise<BootConfig> {
+    this.db.transaction(() => {
+      if (scope === 'group' && !this.groupExists(target)) throw new NetbootError('GROUP_NOT_FOUND', `no such group: ${target}`)
+      if (scope === 'node' && this.nodeId(target) === undefined) throw new NetbootError('NODE_NOT_FOUND', `no such node: ${target}`)
+      if (typeof c.image === 'string') {
+        const [n, v] = c.image.split('@') as [string, string | undefined]
+        const exists = v === undefined ? this.stmt('SELECT 1 FROM images WHERE name = ?').get(n) : this.stmt('SELECT 1 FROM images WHERE name = ? AND version = ?').get(n, v)
+        if (exists === undefined) throw new NetbootError('IMAGE_NOT_FOUND', `no image ${c.image}`)
+      }
+      const cur = this.stmt('SELECT * FROM boot_configs WHERE scope = ? AND target = ?').get(scope, target) as BootRow | undefined
+      const image = c.image === undefined ? cur?.image ?? null : c.image
+      const params = c.params === undefined ? cur?.params ?? '' : c.params ?? ''
+      this.stmt(`INSERT INTO boot_configs (scope, target, image, params, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (scope, target) DO UPDATE SET image = excluded.image, params = excluded.params, updated_at = excluded.updated_at`).run(scope, target, image, params, now())
+      this.appendAudit({ actor, action: 'boot.set', target: scope === 'default' ? 'default' : `${scope}:${target}`, detail: { image, params } })
+    })()
+    return toBoot(this.stmt('SELECT * FROM boot_configs WHERE scope = ? AND target = ?').get(scope, target) as BootRow)
+  }
+
+  async deleteBootConfig (scope: BootConfig['scope'], target: string, actor: Actor): Promise<void> {
+    this.db.transaction(() => {
+      const n = this.stmt('DELETE FROM boot_configs WHERE scope = ? AND target = ?').run(scope, target).changes
+      if (n === 0) throw new NetbootError('NOT_FOUND', `no boot configuration for ${scope === 'default' ? 'default' : `${scope} ${target}`}`)
+      this.appendAudit({ actor, action: 'boot.delete', target: scope === 'default' ? 'default' : `${scope}:${target}`, detail: {} })
+    })()
   }
 
   // ---- cloud-init payloads ---------------------------------------------------
@@ -592,6 +673,18 @@ function migrate (db: Db): void {
       db.pragma(`user_version = ${m.version}`)
     })()
   }
+}
+
+interface ImageRow { name: string; version: string; kernel_sha256: string; initrd_sha256: string; rootfs_sha256: string | null; params: string; created_at: string }
+
+function toImage (r: ImageRow): Image {
+  return { name: r.name, version: r.version, kernelSha256: r.kernel_sha256, initrdSha256: r.initrd_sha256, ...(r.rootfs_sha256 !== null ? { rootfsSha256: r.rootfs_sha256 } : {}), params: r.params, createdAt: r.created_at }
+}
+
+interface BootRow { scope: BootConfig['scope']; target: string; image: string | null; params: string; updated_at: string }
+
+function toBoot (r: BootRow): BootConfig {
+  return { scope: r.scope, target: r.target, ...(r.image !== null ? { image: r.image } : {}), params: r.params, updatedAt: r.updated_at }
 }
 
 interface CloudInitDbRow { scope: 'group' | 'node'; target: string; secure: number; user_data: string | null; meta_data: string | null; vendor_data: string | null; network_config: string | null; updated_at: string }
