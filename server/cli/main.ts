@@ -426,16 +426,16 @@ image.command('add')
   .description('upload kernel, initrd and rootfs (each once, by content) and register them as an image version')
   .argument('<name>')
   .requiredOption('--kernel <file>').requiredOption('--initrd <file>').option('--rootfs <file>', 'squashfs root image')
-  .option('--version <v>', 'version label (default: a UTC timestamp)')
+  .option('--image-version <v>', 'version label (default: a UTC timestamp)')
   .option('--params <text>', 'kernel parameters the image needs', '')
-  .action(async (name: string, o: { kernel: string; initrd: string; rootfs?: string; version?: string; params: string }) => {
+  .action(async (name: string, o: { kernel: string; initrd: string; rootfs?: string; imageVersion?: string; params: string }) => {
     const c = api()
     const upload = async (what: string, file: string): Promise<string> => await uploadFile(c, what, file)
     const kernelSha256 = await upload('kernel', o.kernel)
     const initrdSha256 = await upload('initrd', o.initrd)
     const rootfsSha256 = o.rootfs !== undefined ? await upload('rootfs', o.rootfs) : undefined
     const i = await c.request<Image>('POST', '/api/v1/images', {
-      name, kernelSha256, initrdSha256, params: o.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(o.version !== undefined ? { version: o.version } : {}),
+      name, kernelSha256, initrdSha256, params: o.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(o.imageVersion !== undefined ? { version: o.imageVersion } : {}),
     })
     out(i, () => imageRows([i]))
   })
@@ -448,9 +448,9 @@ image.command('show').argument('<name>').description('the versions of an image, 
   out(r.images, () => r.images.map((i) => [`${i.name} ${i.version} (${i.createdAt})`, `  kernel  sha256:${i.kernelSha256}`, `  initrd  sha256:${i.initrdSha256}`,
     `  rootfs  ${i.rootfsSha256 !== undefined ? `sha256:${i.rootfsSha256}` : '-'}`, `  params  ${i.params || '-'}`].join('\n')).join('\n'))
 })
-image.command('rm').argument('<name>').option('--version <v>', 'only this version').description('remove an image; refused while a boot configuration uses it')
-  .action(async (name: string, o: { version?: string }) => {
-    const r = await api().request<{ removed: Image[] }>('DELETE', `/api/v1/images/${enc(name)}${o.version !== undefined ? `?version=${enc(o.version)}` : ''}`)
+image.command('rm').argument('<name>').option('--image-version <v>', 'only this version').description('remove an image; refused while a boot configuration uses it')
+  .action(async (name: string, o: { imageVersion?: string }) => {
+    const r = await api().request<{ removed: Image[] }>('DELETE', `/api/v1/images/${enc(name)}${o.imageVersion !== undefined ? `?version=${enc(o.imageVersion)}` : ''}`)
     out(r, () => `removed ${r.removed.map((i) => `${i.name}@${i.version}`).join(', ')}`)
   })
 

@@ -5,7 +5,7 @@
  * an audit entry.
  */
 import { X509Certificate, randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import pino from 'pino'
@@ -18,6 +18,7 @@ import { KeyRing } from '../../server/tokens/keys.js'
 import { NodeTokens } from '../../server/tokens/node-token.js'
 import { PROTOBUF_CONTENT_TYPE } from '../../proto/index.js'
 import { tempDir } from '../helpers/tmp.js'
+import { freePort, netboot, startServe } from '../helpers/cli.js'
 import { startSwtpm, type Swtpm } from './swtpm-harness.js'
 import { attestOnce, bootKey, dpop, makeKeys, type Keys, type Post } from './tools-agent.js'
 import { flipByte, REFERENCE } from './helpers.js'
@@ -193,3 +194,33 @@ function clearAttributes (pub: Buffer): Buffer {
   b.writeUInt32BE(attrs >>> 0, 6)
   return b
 }
+
+t.test('against a running netboot serve: the agent-side script enrolls, attests and gets a token over HTTP', async (t) => {
+  const dir = tempDir(t)
+  const [adminPort, httpPort] = [await freePort(), await freePort()]
+  const cfg = join(dir, 'netboot.yaml')
+  writeFileSync(cfg, `data_dir: ${dir}/data\nadmin: {port: ${adminPort}}\nhttp: {listen: 127.0.0.1, port: ${httpPort}}\nserver: {public_url: 'http://127.0.0.1:${httpPort}'}\ntftp: {enabled: false}\nattestation: {enrollment: tofu, ek_ca: ${tpm.dir}/ca}\n`)
+  const store = SqliteStore.open(join(dir, 'data', 'netboot.db'))
+  await store.createNode({ name: 'nid001', groups: [], interfaces: [{ mac: MAC }] }, system)
+  await store.close()
+  const srv = await startServe(t, ['-c', cfg], `http://127.0.0.1:${adminPort}`)
+  const post: Post = async (path, body) => {
+    const r = await fetch(`http://127.0.0.1:${httpPort}${path}`, { method: 'POST', headers: { 'content-type': PROTOBUF_CONTENT_TYPE }, body })
+    const buf = Buffer.from(await r.arrayBuffer())
+    return { status: r.status, body: buf, ...(r.status !== 200 ? { json: JSON.parse(buf.toString()) } : {}) }
+  }
+  const key = await bootKey()
+  const r = await attestOnce(tpm, keys, post, [MAC], key)
+  t.match(r, { ok: true, node: 'nid001' })
+  if (!r.ok) return
+  const url = `http://127.0.0.1:${httpPort}/node/v1/nodes/nid001/token`
+  const who = await fetch(url, { headers: { authorization: `DPoP ${r.token}`, dpop: await dpop(key, r.token, 'GET', url) } })
+  t.equal(who.status, 200)
+  const jwks = await (await fetch(`http://127.0.0.1:${httpPort}/.well-known/jwks.json`)).json() as { keys: { kty: string; crv: string }[] }
+  t.match(jwks.keys[0], { kty: 'EC', crv: 'P-256' }, 'the signing key is published')
+  srv.proc.kill('SIGTERM')
+  t.equal(await srv.exited, 0)
+  const audit = await netboot(['-c', cfg, '--json', 'audit', 'list', '--local', '--action', 'attest'])
+  t.match(JSON.parse(audit.stdout), [{ action: 'attest.finish', outcome: 'ok', target: 'nid001' }])
+  t.equal((await netboot(['-c', cfg, 'audit', 'verify', '--local'])).code, 0)
+})

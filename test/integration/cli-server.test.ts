@@ -121,3 +121,51 @@ t.test('usage and config errors are clear', async (t) => {
   const unreachable = await netboot(['--url', `http://127.0.0.1:${await freePort()}`, 'node', 'list'], { NETBOOT_TOKEN: 'nbt_x' })
   t.match(unreachable.stderr, /cannot reach the netboot server/)
 })
+
+t.test('cloud-init payloads as the seed writes them, and images with boot configuration, from the CLI', async (t) => {
+  const dir = tempDir(t)
+  const [adminPort, httpPort] = [await freePort(), await freePort()]
+  const cfg = join(dir, 'netboot.yaml')
+  writeFileSync(cfg, `data_dir: ${dir}/data\nadmin: {port: ${adminPort}}\nhttp: {listen: 127.0.0.1, port: ${httpPort}}\nserver: {address: 172.16.0.254, public_url: 'http://172.16.0.254:8080'}\ntftp: {enabled: false}\n`)
+  const c = ['-c', cfg]
+  const token = JSON.parse((await netboot([...c, 'token', 'create', '--local', 'ci', '--json'])).stdout).value as string
+  const env = { NETBOOT_TOKEN: token }
+  const srv = await startServe(t, c, `http://127.0.0.1:${adminPort}`)
+  t.equal((await netboot([...c, 'node', 'import', '--create-groups', bootcampFlat], env)).code, 0)
+
+  const fx = (f: string): string => fileURLToPath(new URL(`../fixtures/cloudinit/bootcamp/${f}`, import.meta.url))
+  let r = await netboot([...c, 'cloud-init', 'set', '-f', fx('compute.yaml')], env)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /stored group compute/)
+  r = await netboot([...c, 'cloud-init', 'set', 'nid001', '-f', fx('nid001.yaml')], env)
+  t.equal(r.code, 0, r.stderr)
+  r = await netboot([...c, 'cloud-init', 'set', '--secure', '-f', fx('compute-secure.yaml')], env)
+  t.match(r.stdout, /stored secure group compute/)
+  const plain = await netboot([...c, 'cloud-init', 'show', 'nid002', '--doc', 'user-data'], env)
+  t.match(plain.stdout, /^#cloud-config/)
+  t.notMatch(plain.stdout, /munge\.key/)
+  const secure = await netboot([...c, 'cloud-init', 'show', 'nid002', '--secure', '--doc', 'user-data'], env)
+  t.match(secure.stdout, /munge\.key/)
+  const served = await fetch(`http://127.0.0.1:${httpPort}/cloud-init/nid002/user-data`)
+  t.equal(await served.text(), plain.stdout.replace(/\n$/, ''), 'the CLI shows what the node endpoint serves')
+  const bad = await netboot([...c, 'cloud-init', 'set', 'compute', '-f', '-'], env, 'name: compute\ncloud-init:\n  userdata:\n    runcmd: 3\n')
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /CLOUDINIT_INVALID[\s\S]*cloud-init schema/)
+
+  const files = { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') }
+  writeFileSync(files.kernel, 'kernel '.repeat(5000))
+  writeFileSync(files.initrd, 'initrd '.repeat(5000))
+  r = await netboot([...c, 'image', 'add', 'compute', '--kernel', files.kernel, '--initrd', files.initrd, '--image-version', '1', '--params', 'console=ttyS0'], env)
+  t.equal(r.code, 0, r.stderr)
+  r = await netboot([...c, 'boot', 'set', 'compute', '--image', 'compute', '--params', 'loglevel=3'], env)
+  t.match(r.stdout, /group\s+compute\s+compute\s+loglevel=3/)
+  r = await netboot([...c, 'boot', 'set', 'nid[001-002]', '--params', 'debug'], env)
+  t.equal(r.stdout.trim().split('\n').length, 3, 'one configuration per node of the range')
+  const script = await netboot([...c, 'boot', 'show', 'nid001'], env)
+  t.match(script.stdout, /^#!ipxe/)
+  t.match(script.stdout, /console=ttyS0 loglevel=3 debug netboot\.server=http:\/\/172\.16\.0\.254:8080 netboot\.node=nid001/)
+  r = await netboot([...c, 'image', 'rm', 'compute'], env)
+  t.match(r.stderr, /IMAGE_IN_USE/)
+  srv.proc.kill('SIGTERM')
+  t.equal(await srv.exited, 0)
+})
