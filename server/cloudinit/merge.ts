@@ -6,7 +6,9 @@
  *
  * Layer order (later wins), following the OpenCHAMI cloud-init server ("node-specific
  * entries win over the group sources") and its two-stage plain-then-secure boot:
- *   1. plain payloads of the node's groups, in the order of `node.groups`;
+ *   1. plain payloads of the node's groups, the last-listed group lowest: the first
+ *      group listed is the most specific and wins, as in boot configuration
+ *      (boot/resolve.ts) and xCAT's group lists (`gpu,compute,all`);
  *   2. the node's own plain payload;
  *   3. secure payloads of the node's groups, in the same order;
  *   4. the node's own secure payload.
@@ -61,7 +63,7 @@ export interface Layer {
 export function layersForNode (node: Pick<Node, 'name' | 'xname' | 'groups'>, plain: PayloadSet, secure?: PayloadSet): Layer[] {
   const layers: Layer[] = []
   const add = (set: PayloadSet, isSecure: boolean): void => {
-    for (const g of node.groups) {
+    for (const g of [...node.groups].reverse()) {
       const data = set.groups.get(g)
       if (data !== undefined) layers.push({ kind: 'group', name: g, secure: isSecure, data })
     }

@@ -11,9 +11,9 @@ t.test('layer order: groups in node order, then the node; plain, then secure', a
 
   const nid001 = { name: 'nid001', xname: 'x1000c1s7b1n0', groups: ['gpu', 'compute'] }
   const layers = layersForNode(nid001, plain, secure)
-  t.same(layers.map((l) => `${l.secure ? 'secure ' : ''}${l.kind} ${l.name}`), ['group gpu', 'group compute', 'node nid001', 'secure group gpu', 'secure group compute'])
-  t.same(mergeLayers(layers).userdata?.runcmd, ['g:gpu', 'g:compute', 'n:nid001', 's:gpu', 's:compute'])
-  t.same(layersForNode(nid001, plain).map((l) => l.name), ['gpu', 'compute', 'nid001'], 'without secure data: the plain endpoint')
+  t.same(layers.map((l) => `${l.secure ? 'secure ' : ''}${l.kind} ${l.name}`), ['group compute', 'group gpu', 'node nid001', 'secure group compute', 'secure group gpu'], 'the first-listed group is the most specific')
+  t.same(mergeLayers(layers).userdata?.runcmd, ['g:compute', 'g:gpu', 'n:nid001', 's:compute', 's:gpu'])
+  t.same(layersForNode(nid001, plain).map((l) => l.name), ['compute', 'gpu', 'nid001'], 'without secure data: the plain endpoint')
 
   const nid002 = { name: 'nid002', xname: 'x1000c1s7b2n0', groups: ['compute'] }
   t.same(layersForNode(nid002, plain, secure).map((l) => `${l.kind} ${l.name}`), ['group compute', 'group compute', 'node x1000c1s7b2n0'], "a node's payload may be under its xname")
