@@ -155,6 +155,20 @@ node.command('show')
     ].join('\n'))
   })
 
+/** `router=IP,dns=IP+IP,domain=D,ntp=IP+IP,mtu=N` → the API's dhcp object. */
+function parseDhcpOption (text: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [k, v] = part.split('=') as [string, string | undefined]
+    if (v === undefined || v === '') throw new NetbootError('BAD_REQUEST', `--dhcp: '${part}' is not key=value`)
+    if (k === 'dns' || k === 'ntp') out[k] = v.split('+')
+    else if (k === 'mtu') out[k] = Number(v)
+    else if (k === 'router' || k === 'domain') out[k] = v
+    else throw new NetbootError('BAD_REQUEST', `--dhcp: unknown option '${k}' (router, dns, domain, ntp, mtu)`)
+  }
+  return out
+}
+
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...v.split(',').map((s) => s.trim()).filter(Boolean)]
 
 node.command('add')
@@ -190,6 +204,7 @@ node.command('set')
   .option('--bmc-mac <mac>').option('--bmc-ip <ip>')
   .option('--mac <mac>', 'replace the interfaces with these MACs (repeatable; with --ip)', collect)
   .option('--ip <ip>', 'IPv4 for the matching --mac', collect)
+  .option('--dhcp <options>', "DHCP options over the subnet's: router=IP,dns=IP+IP,domain=D,ntp=IP+IP,mtu=N ('none' clears)")
   .action(async (range: string, o: Record<string, string | string[] | undefined>) => {
     const clear = <T>(v: string | undefined, f: (s: string) => T): T | null | undefined => (v === undefined ? undefined : v === 'none' ? null : f(v))
     const changes: Record<string, unknown> = {
@@ -201,6 +216,7 @@ node.command('set')
       addGroups: o.addGroup,
       removeGroups: o.removeGroup,
       interfaces: o.mac === undefined ? undefined : (o.mac as string[]).map((mac, i) => ({ mac, ...((o.ip as string[] | undefined)?.[i] !== undefined ? { ip: (o.ip as string[])[i] } : {}) })),
+      dhcp: clear(o.dhcp as string | undefined, parseDhcpOption),
     }
     const body = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined)) as NodeChanges
     if (Object.keys(body).length === 0) throw new NetbootError('BAD_REQUEST', 'nothing to change: give at least one option (see netboot node set --help)')

@@ -292,17 +292,23 @@ export class DhcpEngine {
     return undefined
   }
 
-  /** Per-subnet options (RFC 2132 §3, §5, §8, §9), and the node's host name. */
+  /** Per-subnet options (RFC 2132 §3, §5, §8, §9), the node's overrides over them, and its host name. */
   private readonly options: Step = (x) => {
     const s = x.subnet!
+    const n = x.node?.dhcp ?? {}
     const o = x.reply!.options
     writeOption(o, subnetMask, intToIPv4(s.cidr.prefix === 0 ? 0 : (0xffffffff << (32 - s.cidr.prefix)) >>> 0))
     writeOption(o, broadcastAddress, intToIPv4(s.cidr.last))
-    if (s.router !== undefined) writeOption(o, routers, [s.router])
-    if (s.dns.length > 0) writeOption(o, dnsServers, [...s.dns])
-    if (s.domain !== undefined) writeOption(o, domainName, s.domain)
-    if (s.ntp.length > 0) writeOption(o, ntpServers, [...s.ntp])
-    if (s.mtu !== undefined) writeOption(o, interfaceMtu, s.mtu)
+    const router = n.router ?? s.router
+    const dns = n.dns ?? s.dns
+    const ntp = n.ntp ?? s.ntp
+    const domain = n.domain ?? s.domain
+    const mtu = n.mtu ?? s.mtu
+    if (router !== undefined) writeOption(o, routers, [router])
+    if (dns.length > 0) writeOption(o, dnsServers, [...dns])
+    if (domain !== undefined) writeOption(o, domainName, domain)
+    if (ntp.length > 0) writeOption(o, ntpServers, [...ntp])
+    if (mtu !== undefined) writeOption(o, interfaceMtu, mtu)
     if (x.node !== undefined) writeOption(o, hostName, x.node.name)
     if (x.leaseSeconds !== undefined) {
       writeOption(o, leaseTime, x.leaseSeconds)

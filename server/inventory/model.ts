@@ -11,6 +11,15 @@ export interface NodeInterface {
   readonly network?: string
 }
 
+/** DHCP options for one node, over its subnet's (RFC 2132 §3, §5, §8). */
+export interface DhcpOverrides {
+  readonly router?: string
+  readonly dns?: string[]
+  readonly domain?: string
+  readonly ntp?: string[]
+  readonly mtu?: number
+}
+
 export interface Node {
   readonly name: string
   readonly xname?: string
@@ -19,6 +28,7 @@ export interface Node {
   readonly interfaces: NodeInterface[]
   readonly bmcMac?: string
   readonly bmcIp?: string
+  readonly dhcp?: DhcpOverrides
   readonly createdAt: string
   readonly updatedAt: string
 }
@@ -38,6 +48,8 @@ export interface NodeChanges {
   readonly removeGroups?: readonly string[]
   /** Replace the interface list. */
   readonly interfaces?: readonly NodeInterface[]
+  /** Replace the node's DHCP overrides; null clears them. */
+  readonly dhcp?: DhcpOverrides | null
 }
 
 export interface Group {

@@ -4,7 +4,7 @@
  */
 import { NetbootError, type ErrorCode } from '../errors.js'
 import { parseIPv4, parseMac, parseName, parseXname } from './addresses.js'
-import type { NodeChanges, NodeInterface, NodeSpec } from './model.js'
+import type { DhcpOverrides, NodeChanges, NodeInterface, NodeSpec } from './model.js'
 
 function canon (value: string, parse: (s: string) => string | undefined, code: ErrorCode, field: string, what: string): string {
   const v = parse(value)
@@ -25,6 +25,16 @@ function canonInterfaces (list: readonly NodeInterface[], field: string): NodeIn
   }))
 }
 
+function canonDhcp (d: DhcpOverrides): DhcpOverrides {
+  return {
+    ...(d.router !== undefined ? { router: canonIp(d.router, 'dhcp.router') } : {}),
+    ...(d.dns !== undefined ? { dns: d.dns.map((a, i) => canonIp(a, `dhcp.dns[${i}]`)) } : {}),
+    ...(d.domain !== undefined ? { domain: d.domain.toLowerCase() } : {}),
+    ...(d.ntp !== undefined ? { ntp: d.ntp.map((a, i) => canonIp(a, `dhcp.ntp[${i}]`)) } : {}),
+    ...(d.mtu !== undefined ? { mtu: d.mtu } : {}),
+  }
+}
+
 export function normalizeSpec (b: NodeSpec): NodeSpec {
   return {
     name: canonName(b.name),
@@ -34,6 +44,7 @@ export function normalizeSpec (b: NodeSpec): NodeSpec {
     interfaces: canonInterfaces(b.interfaces, 'interfaces'),
     ...(b.bmcMac !== undefined ? { bmcMac: canonMac(b.bmcMac, 'bmcMac') } : {}),
     ...(b.bmcIp !== undefined ? { bmcIp: canonIp(b.bmcIp, 'bmcIp') } : {}),
+    ...(b.dhcp !== undefined ? { dhcp: canonDhcp(b.dhcp) } : {}),
   }
 }
 
@@ -49,6 +60,7 @@ export function normalizeChanges (c: NodeChanges): NodeChanges {
     addGroups: groups(c.addGroups, 'addGroups'),
     removeGroups: groups(c.removeGroups, 'removeGroups'),
     interfaces: c.interfaces === undefined ? undefined : canonInterfaces(c.interfaces, 'interfaces'),
+    dhcp: c.dhcp === undefined || c.dhcp === null ? c.dhcp : canonDhcp(c.dhcp),
   }
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as NodeChanges
 }

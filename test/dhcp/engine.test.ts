@@ -245,3 +245,16 @@ t.test('proxyDHCP: PXE clients get boot information only, on 67 and 4011', async
   t.equal(ipxe.file, `http://10.99.10.1:8080/boot/${KNOWN}`)
   t.notOk(ipxe.options.has(Opt.IPXE_ENCAP), 'a proxy does not tell iPXE to skip proxy offers')
 })
+
+t.test("a node's DHCP overrides win over its subnet's options, and an import keeps them", async (t) => {
+  const { engine, store } = await setup(t)
+  await store.updateNodes(['nid001'], { dhcp: { router: '10.99.10.254', mtu: 9000, dns: ['10.99.10.53'] } }, alice)
+  const o = reply(await engine.handle(request(MessageType.DISCOVER, KNOWN), MessageType.DISCOVER, 'prov0'))
+  t.same(optionValue(o.options, routers), ['10.99.10.254'])
+  t.equal(Buffer.from(o.options.get(Opt.INTERFACE_MTU)!).readUInt16BE(0), 9000)
+  t.equal(Buffer.from(o.options.get(Opt.DOMAIN_NAME)!).toString(), 'cluster.test', 'options not overridden come from the subnet')
+  await store.importNodes([{ name: 'nid001', groups: ['compute'], interfaces: [{ mac: KNOWN, ip: '10.99.10.11' }] }], { createGroups: false, source: 'x' }, alice)
+  t.same((await store.getNode('nid001'))?.dhcp, { router: '10.99.10.254', mtu: 9000, dns: ['10.99.10.53'] })
+  await store.updateNodes(['nid001'], { dhcp: null }, alice)
+  t.equal((await store.getNode('nid001'))?.dhcp, undefined)
+})

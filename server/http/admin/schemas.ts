@@ -23,6 +23,14 @@ export const NodeInterface = Type.Object({
   network: Type.Optional(Type.String({ maxLength: 63 })),
 }, { additionalProperties: false })
 
+const DhcpOverridesBody = Type.Object({
+  router: Type.Optional(Ip),
+  dns: Type.Optional(Type.Array(Ip, { maxItems: 8 })),
+  domain: Type.Optional(Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.-]+$' })),
+  ntp: Type.Optional(Type.Array(Ip, { maxItems: 8 })),
+  mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 65535 })),
+}, { additionalProperties: false, description: "DHCP options for this node, over its subnet's" })
+
 export const NodeSpecBody = Type.Object({
   name: Name,
   xname: Type.Optional(Type.String({ maxLength: 32 })),
@@ -31,6 +39,7 @@ export const NodeSpecBody = Type.Object({
   interfaces: Type.Array(NodeInterface, { default: [], maxItems: 64 }),
   bmcMac: Type.Optional(Mac),
   bmcIp: Type.Optional(Ip),
+  dhcp: Type.Optional(DhcpOverridesBody),
 }, { additionalProperties: false })
 export type NodeSpecBody = Static<typeof NodeSpecBody>
 
@@ -47,6 +56,7 @@ export const NodeChangesBody = Type.Object({
   addGroups: Type.Optional(Type.Array(Name, { maxItems: 256 })),
   removeGroups: Type.Optional(Type.Array(Name, { maxItems: 256 })),
   interfaces: Type.Optional(Type.Array(NodeInterface, { maxItems: 64 })),
+  dhcp: Type.Optional(Type.Union([DhcpOverridesBody, Type.Null()])),
 }, { additionalProperties: false, minProperties: 1 })
 export type NodeChangesBody = Static<typeof NodeChangesBody>
 

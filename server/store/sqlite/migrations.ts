@@ -166,4 +166,9 @@ CREATE TABLE pcr_golden (
 ) STRICT;
 `,
   },
+  {
+    version: 3,
+    name: 'per-node DHCP option overrides',
+    sql: `ALTER TABLE nodes ADD COLUMN dhcp_options TEXT;`,
+  },
 ]

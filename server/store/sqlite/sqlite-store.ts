@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { NetbootError, type ErrorCode } from '../../errors.js'
 import { compressHostlist } from '../../inventory/hostlist.js'
-import type { Actor, Group, Node, NodeChanges, NodeInterface, NodeSpec } from '../../inventory/model.js'
+import type { Actor, DhcpOverrides, Group, Node, NodeChanges, NodeInterface, NodeSpec } from '../../inventory/model.js'
 import type { Role } from '../../auth/roles.js'
 import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
@@ -21,7 +21,7 @@ import type {
 
 type Db = Database.Database
 
-interface NodeRow { id: number; name: string; xname: string | null; nid: number | null; created_at: string; updated_at: string }
+interface NodeRow { id: number; name: string; xname: string | null; nid: number | null; dhcp_options: string | null; created_at: string; updated_at: string }
 interface AddressRow { node_id: number; kind: 'nic' | 'bmc'; mac: string | null; ip: string | null; network: string | null }
 interface GroupLinkRow { node_id: number; group_name: string }
 interface TokenRow {
@@ -118,17 +118,18 @@ export class SqliteStore implements Store {
       const del = this.stmt('DELETE FROM addresses WHERE node_id = ?')
       for (const s of specs) {
         const prev = existing.get(s.name)
-        if (prev !== undefined && !sameNode(prev, s)) del.run(this.nodeId(s.name))
+        if (prev !== undefined && !sameNode(prev, { ...s, ...(prev.dhcp !== undefined ? { dhcp: prev.dhcp } : {}) })) del.run(this.nodeId(s.name))
       }
       for (const s of specs) {
         const prev = existing.get(s.name)
         if (prev === undefined) {
           this.writeNode(s, undefined, t)
           created.push(s.name)
-        } else if (sameNode(prev, s)) {
+        } else if (sameNode(prev, { ...s, ...(prev.dhcp !== undefined ? { dhcp: prev.dhcp } : {}) })) {
           unchanged.push(s.name)
         } else {
-          this.writeNode(s, this.nodeId(s.name), t)
+          // nodes.yaml has no DHCP overrides: an import keeps the ones set with `node set`
+          this.writeNode({ ...s, ...(prev.dhcp !== undefined ? { dhcp: prev.dhcp } : {}) }, this.nodeId(s.name), t)
           updated.push(s.name)
         }
       }
@@ -567,11 +568,11 @@ export class SqliteStore implements Store {
     let nodeId: number
     try {
       if (id === undefined) {
-        nodeId = Number(this.stmt('INSERT INTO nodes (name, xname, nid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)')
-          .run(s.name, s.xname ?? null, s.nid ?? null, t, t).lastInsertRowid)
+        nodeId = Number(this.stmt('INSERT INTO nodes (name, xname, nid, dhcp_options, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')
+          .run(s.name, s.xname ?? null, s.nid ?? null, s.dhcp === undefined ? null : JSON.stringify(s.dhcp), t, t).lastInsertRowid)
       } else {
         nodeId = id
-        this.stmt('UPDATE nodes SET xname = ?, nid = ?, updated_at = ? WHERE id = ?').run(s.xname ?? null, s.nid ?? null, t, id)
+        this.stmt('UPDATE nodes SET xname = ?, nid = ?, dhcp_options = ?, updated_at = ? WHERE id = ?').run(s.xname ?? null, s.nid ?? null, s.dhcp === undefined ? null : JSON.stringify(s.dhcp), t, id)
       }
     } catch (e) {
       throw this.conflict(e, s)
@@ -653,6 +654,7 @@ export class SqliteStore implements Store {
         interfaces: a.filter((x) => x.kind === 'nic').map(toInterface),
         ...(bmc?.mac != null ? { bmcMac: bmc.mac } : {}),
         ...(bmc?.ip != null ? { bmcIp: bmc.ip } : {}),
+        ...(r.dhcp_options !== null ? { dhcp: JSON.parse(r.dhcp_options) as DhcpOverrides } : {}),
         createdAt: r.created_at,
         updatedAt: r.updated_at,
       }
@@ -791,7 +793,7 @@ function specDetail (s: NodeSpec): Record<string, unknown> {
 
 /** Same inventory facts, ignoring timestamps. */
 function sameNode (a: Node, b: NodeSpec): boolean {
-  const key = (n: NodeSpec): string => JSON.stringify([n.name, n.xname ?? null, n.nid ?? null, n.groups, n.interfaces.map((i) => [i.mac, i.ip ?? null, i.network ?? null]), n.bmcMac ?? null, n.bmcIp ?? null])
+  const key = (n: NodeSpec): string => JSON.stringify([n.name, n.xname ?? null, n.nid ?? null, n.groups, n.interfaces.map((i) => [i.mac, i.ip ?? null, i.network ?? null]), n.bmcMac ?? null, n.bmcIp ?? null, n.dhcp ?? null])
   return key(a) === key(b)
 }
 
@@ -811,5 +813,6 @@ function applyChanges (n: Node, c: NodeChanges): NodeSpec {
     ...pickOpt('bmcIp'),
     groups,
     interfaces: c.interfaces !== undefined ? [...c.interfaces] : n.interfaces,
+    ...(c.dhcp === null ? {} : c.dhcp !== undefined ? { dhcp: c.dhcp } : n.dhcp !== undefined ? { dhcp: n.dhcp } : {}),
   }
 }
