@@ -11,9 +11,16 @@
  * - Uniqueness (MAC, IP, xname, NID, names) is enforced by the store, which raises
  *   the matching `DUPLICATE_*` code naming both holders.
  */
-import type { Actor, Group, Node, NodeChanges, NodeSpec } from '../inventory/model.js'
+import type { Actor, DhcpOverrides, Group, Node, NodeChanges, NodeSpec } from '../inventory/model.js'
 import type { Role } from '../auth/roles.js'
 import type { Lease } from '../dhcp/lease/state.js'
+
+export interface DhcpHost {
+  readonly node: string
+  /** The address reserved for this MAC (NIC or BMC), if any. */
+  readonly ip?: string
+  readonly dhcp?: DhcpOverrides
+}
 
 export interface NodeFilter {
   /** Exact names (already expanded from a host range). */
@@ -161,6 +168,13 @@ export interface Store {
   getNode (name: string): Promise<Node | undefined>
   /** The node owning a NIC or BMC MAC (DHCP, boot scripts). */
   findNodeByMac (mac: string): Promise<Node | undefined>
+  /**
+   * What DHCP needs to know of a MAC, in one lookup (the hot path): the node it
+   * belongs to, the address reserved for that MAC, and the node's DHCP overrides.
+   */
+  findDhcpHost (mac: string): Promise<DhcpHost | undefined>
+  /** Whether any NIC or BMC has this address reserved (pool allocation skips it). */
+  isReservedIp (ip: string): Promise<boolean>
   /** The node owning an IP (cloud-init by requester address). */
   findNodeByIp (ip: string): Promise<Node | undefined>
   createNode (spec: NodeSpec, actor: Actor): Promise<Node>

@@ -15,7 +15,7 @@ import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
-  BootConfig, CloudInitRow, GoldenPcr, Image, IdentityState, TpmIdentity,
+  BootConfig, CloudInitRow, DhcpHost, GoldenPcr, Image, IdentityState, TpmIdentity,
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
 
@@ -46,7 +46,8 @@ export class SqliteStore implements Store {
   private readonly db: Db
   private readonly touched = new Map<string, number>()
   private readonly statements = new Map<string, Database.Statement>()
-  private saveLeaseTx?: (l: Lease) => void
+  private saveLeasesTx?: (l: Lease[]) => void
+  private readonly leaseQueue: { lease: Lease; resolve: () => void; reject: (e: unknown) => void }[] = []
 
   static open (path: string, opts: SqliteOptions = {}): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -86,6 +87,16 @@ export class SqliteStore implements Store {
   async findNodeByMac (mac: string): Promise<Node | undefined> {
     const row = this.stmt('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string } | undefined
     return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
+  }
+
+  async findDhcpHost (mac: string): Promise<DhcpHost | undefined> {
+    const r = this.stmt('SELECT n.name, n.dhcp_options, a.ip FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string; dhcp_options: string | null; ip: string | null } | undefined
+    if (r === undefined) return undefined
+    return { node: r.name, ...(r.ip !== null ? { ip: r.ip } : {}), ...(r.dhcp_options !== null ? { dhcp: JSON.parse(r.dhcp_options) as DhcpOverrides } : {}) }
+  }
+
+  async isReservedIp (ip: string): Promise<boolean> {
+    return this.stmt('SELECT 1 FROM addresses WHERE ip = ?').get(ip) !== undefined
   }
 
   async findNodeByIp (ip: string): Promise<Node | undefined> {
@@ -266,15 +277,39 @@ export class SqliteStore implements Store {
     return rows.map(toLease)
   }
 
+  /**
+   * Group commit: leases saved in the same turn of the event loop are written in
+   * one transaction at the next setImmediate, and every caller's promise settles
+   * after that commit. Under a boot storm this turns thousands of commits per second
+   * into a few hundred, while each ACK still leaves only once its lease is stored.
+   */
   async saveLease (l: Lease): Promise<void> {
-    this.saveLeaseTx ??= this.db.transaction((x: Lease) => {
-      this.stmt('DELETE FROM dhcp_leases WHERE mac = ? AND subnet = ? AND ip <> ?').run(x.mac, x.subnet, x.ip)
-      this.stmt(`INSERT INTO dhcp_leases (ip, mac, client_id, subnet, state, hostname, starts_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
-        subnet = excluded.subnet, state = excluded.state, hostname = excluded.hostname, starts_at = excluded.starts_at, expires_at = excluded.expires_at`)
-        .run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
+    return await new Promise<void>((resolve, reject) => {
+      this.leaseQueue.push({ lease: l, resolve, reject })
+      if (this.leaseQueue.length === 1) setImmediate(() => this.flushLeases())
     })
-    this.saveLeaseTx(l)
+  }
+
+  private flushLeases (): void {
+    const batch = this.leaseQueue.splice(0)
+    if (batch.length === 0) return
+    try {
+      this.saveLeasesTx ??= this.db.transaction((leases: Lease[]) => {
+        const del = this.stmt('DELETE FROM dhcp_leases WHERE mac = ? AND subnet = ? AND ip <> ?')
+        const up = this.stmt(`INSERT INTO dhcp_leases (ip, mac, client_id, subnet, state, hostname, starts_at, expires_at)
+          VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, client_id = excluded.client_id,
+          subnet = excluded.subnet, state = excluded.state, hostname = excluded.hostname, starts_at = excluded.starts_at, expires_at = excluded.expires_at`)
+        for (const x of leases) {
+          del.run(x.mac, x.subnet, x.ip)
+          up.run(x.ip, x.mac, x.clientId === undefined ? null : Buffer.from(x.clientId, 'hex'), x.subnet, x.state, x.hostname ?? null, x.startsAt, x.expiresAt)
+        }
+      })
+      this.saveLeasesTx(batch.map((b) => b.lease))
+    } catch (e) {
+      for (const b of batch) b.reject(e)
+      return
+    }
+    for (const b of batch) b.resolve()
   }
 
   // ---- images and boot configurations -----------------------------------------
@@ -507,6 +542,7 @@ export class SqliteStore implements Store {
   }
 
   async close (): Promise<void> {
+    this.flushLeases()
     if (this.db.open) this.db.close()
   }
 
