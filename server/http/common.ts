@@ -11,7 +11,7 @@ export function installCommon (app: FastifyInstance, server: string, metrics: Me
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const e = toNetbootError(err)
     if (e.status >= 500) req.log.error({ err }, 'request failed')
-    else req.log.info({ code: e.code, msg: e.message }, 'request refused')
+    else req.log.info({ code: e.code, why: e.message }, 'request refused')
     void reply.code(e.status).send(e.toJSON())
   })
   app.setNotFoundHandler((req, reply) => {

@@ -3,6 +3,8 @@
  * plus the generated `autoexec.ipxe` some NICs ask for first; transfers counted
  * on the server's Prometheus registry.
  */
+import { readdir, readFile, realpath, stat } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
@@ -16,7 +18,7 @@ export async function startTftp (loaded: LoadedConfig, autoexec: () => Buffer, l
   const seconds = new Histogram({ name: 'netboot_tftp_transfer_seconds', help: 'TFTP transfer duration', registers: [registry], buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30] })
   const server = createTftpServer({
     root: c.ipxe_dir,
-    virtualFiles: { 'autoexec.ipxe': () => autoexec() },
+    virtualFiles: { ...(await linkedFiles(c.ipxe_dir, log)), 'autoexec.ipxe': () => autoexec() },
     address: c.listen,
     port: c.port,
     log: log.child({ component: 'tftp' }),
@@ -29,4 +31,24 @@ export async function startTftp (loaded: LoadedConfig, autoexec: () => Buffer, l
   const { port } = await server.start()
   log.info({ component: 'tftp', root: c.ipxe_dir, port }, 'tftp: serving')
   return server
+}
+
+/**
+ * Symlinks at the top of ipxe_dir that point out of it (Debian's ipxe package:
+ * ipxe.efi -> /boot/ipxe.efi): the configured directory is the admin's choice, so
+ * its own links, as they are at start-up, are served by name; the file store
+ * still refuses every other name that resolves outside the root.
+ */
+async function linkedFiles (dir: string, log: Logger): Promise<Record<string, () => Promise<Buffer>>> {
+  const out: Record<string, () => Promise<Buffer>> = {}
+  const root = await realpath(dir)
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (!e.isSymbolicLink()) continue
+    const target = await realpath(join(dir, e.name)).catch(() => undefined)
+    if (target === undefined || target.startsWith(root + '/')) continue
+    if (!(await stat(target)).isFile()) continue
+    out[e.name] = async () => await readFile(target)
+    log.info({ component: 'tftp', file: e.name, target }, 'tftp: serving a link out of ipxe_dir')
+  }
+  return out
 }
