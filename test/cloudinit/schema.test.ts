@@ -4,7 +4,7 @@
  * These need Debian's `cloud-init` package (apt-get install --no-install-recommends
  * cloud-init) and fail without it.
  */
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -19,6 +19,11 @@ function rendered (r: RenderResult): Extract<RenderResult, { ok: true }> {
   if (!r.ok) throw new Error(`render failed: ${JSON.stringify(r.problems)}`)
   return r
 }
+
+// Other test files validate at the same time in the shared /tmp: this file counts
+// scratch directories in a TMPDIR of its own (os.tmpdir() reads TMPDIR at each call).
+process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'netboot-schema-test-'))
+t.teardown(() => rmSync(process.env.TMPDIR!, { recursive: true, force: true }))
 
 const scratch = (): Set<string> => new Set(readdirSync(tmpdir()).filter((d) => d.startsWith('netboot-cloudinit-')))
 /** Scratch directories made since `before` and still there. */
