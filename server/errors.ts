@@ -77,6 +77,7 @@ export const catalogue = {
 
   // attestation (agent ↔ server); each refusal is also an audit entry
   ATTEST_BAD_REQUEST: { status: 400, summary: 'An attestation message is malformed, too large, or of an unsupported version.' },
+  ATTEST_BUSY: { status: 503, summary: 'Too many attestations are in flight; the agent retries after a pause.' },
   ATTEST_UNKNOWN_NODE: { status: 403, summary: 'No node in the inventory has any of the MACs the agent reported; it is recorded for discovery.' },
   ATTEST_UNKNOWN_EK: { status: 403, summary: 'The TPM endorsement key is not enrolled for this node and the policy does not enroll it.' },
   ATTEST_EK_UNTRUSTED: { status: 403, summary: 'The EK certificate is missing, expired, lacks the EK usage, or does not chain to a trusted manufacturer CA.' },

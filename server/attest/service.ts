@@ -21,9 +21,9 @@ import type { Actor, Node } from '../inventory/model.js'
 import type { AuditDraft, EnrollmentPolicy, Store, TpmIdentity } from '../store/store.js'
 import { NodeTokens } from '../tokens/node-token.js'
 import {
-  TPM_ALG, checkAkAttributes, computeName, decodeTpm2bPublic, makeCredential, pcrBanks, publicKeyObject, verifyQuote, type TpmtPublic,
+  TPM_ALG, algName, checkAkAttributes, computeName, decodeTpm2bPublic, makeCredential, pcrBanks, publicKeyObject, verifyQuoteAsync, type TpmtPublic,
 } from './tpm/index.js'
-import { compareToQuoted, parseEventLog, replay } from './eventlog/index.js'
+import { parseEventLog, replay } from './eventlog/index.js'
 import { verifyEkCert } from './ekcert.js'
 import { evaluatePcrPolicy, type PcrPolicyMode } from './pcr-policy.js'
 import type { AttestFinishRequest, AttestStartRequest } from './wire.js'
@@ -75,8 +75,12 @@ interface Session {
 
 const BANK_ALG = { sha256: TPM_ALG.SHA256, sha1: TPM_ALG.SHA1 } as const
 
+/** Event-log replays kept (AttestationService.replayLog): about 300 bytes each. */
+const REPLAYED_LOGS = 16_384
+
 export class AttestationService {
   private readonly sessions = new Map<string, Session>()
+  private readonly replayed = new Map<string, { values: Buffer; events: number }>()
 
   constructor (
     private readonly cfg: AttestationConfig,
@@ -136,7 +140,7 @@ export class AttestationService {
       this.log.warn({ node: node.name, claimed: req.image, planned: planned.imageRef }, 'attest: the agent names another image than planned; using the planned one')
     }
     this.expire(now)
-    if (this.sessions.size >= this.cfg.maxSessions) throw new NetbootError('ATTEST_BAD_REQUEST', 'too many attestations in flight; retry shortly')
+    if (this.sessions.size >= this.cfg.maxSessions) throw new NetbootError('ATTEST_BUSY', 'too many attestations in flight; retry shortly')
     const session = randomUUID()
     const nonce = randomBytes(32)
     this.sessions.set(session, {
@@ -153,10 +157,11 @@ export class AttestationService {
       return await this.refuse('attest.finish', 'ATTEST_SESSION_UNKNOWN', 'no such session (expired, or already used)', undefined, { peer, session: req.session })
     }
     const attestationId = randomUUID()
+    const logDigest = req.eventLog.length > 0 ? sha256hex(req.eventLog) : undefined
     const evidence: Record<string, unknown> = {
       peer, attestation: attestationId, ek: s.identity.ekSha256, ak: s.akName.toString('hex'), image: s.image ?? null,
       pcrs: Object.fromEntries([...req.pcrValues].map(([i, v]) => [i, Buffer.from(v).toString('hex')])),
-      eventLog: req.eventLog.length > 0 ? sha256hex(req.eventLog) : null,
+      eventLog: logDigest ?? null,
     }
     const deny = async (code: ErrorCode, why: string, extra: Record<string, unknown> = {}): Promise<never> =>
       await this.refuse('attest.finish', code, why, s.node.name, { ...evidence, ...extra })
@@ -168,7 +173,7 @@ export class AttestationService {
     if (bootKey === undefined) return await deny('ATTEST_BAD_REQUEST', 'boot_key must be an EC P-256 public JWK')
     const bankAlg = BANK_ALG[this.cfg.bank]
     const quoted = new Map([...req.pcrValues].map(([i, v]) => [i, Buffer.from(v)] as const))
-    const verdict = verifyQuote({
+    const verdict = await verifyQuoteAsync({
       akPublic: s.ak,
       attest: req.attest,
       signature: req.signature,
@@ -187,32 +192,57 @@ export class AttestationService {
     const clock = verdict.attest.clockInfo
     evidence.counters = { resetCount: clock.resetCount, restartCount: clock.restartCount }
 
-    if (req.eventLog.length > 0) {
-      const parsed = parseEventLog(req.eventLog)
-      if (!parsed.ok) return await deny('ATTEST_EVENTLOG_MISMATCH', `event log: ${parsed.error.message}`)
-      const cmp = compareToQuoted(replay(parsed.value.events), pcrBanks([[bankAlg, quoted]]))
-      const bad = cmp.mismatched.filter((m) => this.cfg.pcrs.includes(m.pcr))
-      if (bad.length > 0) return await deny('ATTEST_EVENTLOG_MISMATCH', `the event log does not replay to PCR ${bad.map((m) => m.pcr).join(', ')}`)
-      evidence.events = parsed.value.events.length
+    if (logDigest !== undefined) {
+      const log = this.replayLog(req.eventLog, logDigest, bankAlg)
+      if (!log.ok) return await deny('ATTEST_EVENTLOG_MISMATCH', log.why)
+      const size = log.values.length / this.cfg.pcrs.length
+      const bad = this.cfg.pcrs.filter((p, i) => !quoted.get(p)!.equals(log.values.subarray(i * size, (i + 1) * size)))
+      if (bad.length > 0) return await deny('ATTEST_EVENTLOG_MISMATCH', `the event log does not replay to PCR ${bad.join(', ')}`)
+      evidence.events = log.events
     }
 
-    const golden = await this.store.listGoldenPcrs()
+    const golden = await this.store.goldenPcrsFor({ node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) }, this.cfg.bank)
     const policy = evaluatePcrPolicy(this.cfg.pcrPolicy, this.cfg.bank, quoted, golden, { node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) })
     if (!policy.ok) return await deny('ATTEST_POLICY_VIOLATION', policy.reason, { mismatched: policy.mismatched })
     if (policy.learn !== undefined) {
       await this.store.putGoldenPcrs(policy.learn, this.auditDraft('pcr.learn', policy.learn[0]?.target, 'ok', { values: policy.learn.length, from: s.node.name, attestation: attestationId }))
     }
-    await this.store.recordTpmCounters(s.identity.id, { resetCount: clock.resetCount, restartCount: clock.restartCount })
 
     const jkt = await NodeTokens.thumbprint(bootKey)
     const issued = await this.tokens.issue({ sub: s.node.name, groups: s.node.groups, att: attestationId, ...(s.image !== undefined ? { img: s.image } : {}), cnf: { jkt } }, now)
-    await this.store.audit(this.auditDraft('attest.finish', s.node.name, 'ok', { ...evidence, policy: policy.basis, token: issued.jti, jkt, expiresAt: issued.expiresAt }))
+    // the token leaves only once the counters and its audit entry are committed
+    await this.store.recordAttestation(s.identity.id, { resetCount: clock.resetCount, restartCount: clock.restartCount },
+      this.auditDraft('attest.finish', s.node.name, 'ok', { ...evidence, policy: policy.basis, token: issued.jti, jkt, expiresAt: issued.expiresAt }))
     this.log.info({ node: s.node.name, attestation: attestationId, policy: policy.basis, peer }, 'attest: node attested, token issued')
     const root = await this.rootfs?.(s.node).catch((e: unknown) => {
       this.log.warn({ node: s.node.name, err: e }, 'attest: no root image for this node')
       return undefined
     })
     return { token: issued.token, expiresAt: issued.expiresAt, node: s.node.name, groups: s.node.groups, attestationId, ...(root?.rootfsUrl !== undefined ? { rootfsUrl: root.rootfsUrl } : {}), ...(root?.rootfsSha256 !== undefined ? { rootfsSha256: root.rootfsSha256 } : {}) }
+  }
+
+  /**
+   * What the event log replays to: the policy PCRs of the quoted bank, concatenated
+   * in cfg.pcrs order, and its number of events. Replay is a pure function of the
+   * log's bytes, so results are kept by their SHA-256 (`digest`), least recently
+   * used first out: a node sends the same log at every boot, and replaying a UEFI
+   * log is about a hundred hash operations.
+   */
+  private replayLog (eventLog: Buffer, digest: string, bankAlg: number): { ok: true; values: Buffer; events: number } | { ok: false; why: string } {
+    const hit = this.replayed.get(digest)
+    if (hit !== undefined) {
+      this.replayed.delete(digest)
+      this.replayed.set(digest, hit)
+      return { ok: true, ...hit }
+    }
+    const parsed = parseEventLog(eventLog)
+    if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}` }
+    const bank = replay(parsed.value.events, [bankAlg]).get(bankAlg)
+    if (bank === undefined) return { ok: false, why: `the event log has no ${algName(bankAlg)} digest in every event: it cannot show how the quoted PCRs came about` }
+    const entry = { values: Buffer.concat(this.cfg.pcrs.map((p) => bank[p]!)), events: parsed.value.events.length }
+    if (this.replayed.size >= REPLAYED_LOGS) this.replayed.delete(this.replayed.keys().next().value!)
+    this.replayed.set(digest, entry)
+    return { ok: true, ...entry }
   }
 
   /** Applies the enrollment policy to a known node's first TPM. */

@@ -31,7 +31,14 @@ export interface BootServiceConfig {
   readonly retry?: RetryPolicy
 }
 
+/** Boot scripts kept per MAC; a boot storm asks for the same scripts over and over. */
+const SCRIPT_CACHE_MAX = 50_000
+
+type ScriptResult = { script: string; node?: string; kind: 'boot' | 'discover' | 'reboot' }
+
 export class BootService {
+  private readonly scriptCache = new Map<string, { generation: number; result: ScriptResult }>()
+
   constructor (
     private readonly store: Store,
     private readonly scripts: IpxeScripts,
@@ -55,10 +62,23 @@ export class BootService {
     return this.compose(image, withImageDefaults(image.name, image.params, resolved), { node: node.name, mode: 'boot' })
   }
 
-  /** The iPXE script for whoever has this MAC. */
-  async scriptForMac (macText: string): Promise<{ script: string; node?: string; kind: 'boot' | 'discover' | 'reboot' }> {
+  /**
+   * The iPXE script for whoever has this MAC. Scripts are cached per MAC and
+   * thrown away as soon as anything they derive from changes (store.generation).
+   */
+  async scriptForMac (macText: string): Promise<ScriptResult> {
     const mac = parseMac(macText)
     if (mac === undefined) throw new NetbootError('INVALID_MAC', `'${macText}' is not a MAC address`)
+    const generation = this.store.generation
+    const hit = this.scriptCache.get(mac)
+    if (hit !== undefined && hit.generation === generation) return hit.result
+    const result = await this.renderForMac(mac)
+    if (this.scriptCache.size >= SCRIPT_CACHE_MAX) this.scriptCache.clear()
+    this.scriptCache.set(mac, { generation, result })
+    return result
+  }
+
+  private async renderForMac (mac: string): Promise<ScriptResult> {
     const node = await this.store.findNodeByMac(mac)
     if (node !== undefined) {
       try {

@@ -163,6 +163,13 @@ export interface CloudInitRow {
 
 export interface Store {
   readonly kind: string
+  /**
+   * Grows with every change an admin or the system makes (inventory, images, boot
+   * and cloud-init configuration, enrollment decisions): a cache of anything
+   * derived from them is valid while this is unchanged. Nodes' own entries
+   * (attestations, reads) do not count.
+   */
+  readonly generation: number
 
   listNodes (filter?: NodeFilter): Promise<Node[]>
   getNode (name: string): Promise<Node | undefined>
@@ -231,8 +238,16 @@ export interface Store {
   decideTpmIdentity (id: number, decision: { state: 'enrolled' | 'rejected'; node?: string }, actor: Actor): Promise<TpmIdentity>
   /** After a good quote: the TPM's counters, which must never go backwards. */
   recordTpmCounters (id: number, counters: { resetCount: number; restartCount: number }): Promise<void>
+  /**
+   * A successful attestation: the TPM's counters (as recordTpmCounters) and its audit
+   * entry, in one transaction shared with the attestations recorded in the same turn
+   * of the event loop (group commit); settles once committed.
+   */
+  recordAttestation (identityId: number, counters: { resetCount: number; restartCount: number }, audit: AuditDraft): Promise<AuditEntry>
 
   listGoldenPcrs (filter?: { scope?: 'image' | 'node'; target?: string }): Promise<GoldenPcr[]>
+  /** The values one attestation is judged by: the node's own and its image's, of one bank (by key, not a scan: attestation hot path). */
+  goldenPcrsFor (who: { node: string; image?: string }, bank: GoldenPcr['bank']): Promise<GoldenPcr[]>
   /** Marks the learned values of one image or node approved; returns how many. */
   approveGoldenPcrs (scope: 'image' | 'node', target: string, actor: Actor): Promise<number>
   /** Writes values (learned or approved), replacing what the same scope/target/bank/pcr had. */

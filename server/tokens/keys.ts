@@ -5,6 +5,7 @@
  * key; verification accepts every key still on disk, and keys are removed once
  * no token signed by them can still be valid. The public half is the JWKS.
  */
+import { createPrivateKey, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose'
@@ -16,7 +17,8 @@ export const SIGNING_ALG = 'ES256'
 export interface SigningKey {
   readonly kid: string
   readonly createdAt: number
-  readonly privateKey: Key
+  /** node:crypto signs tokens with it (node-token.ts). */
+  readonly privateKey: KeyObject
   readonly publicJwk: JWK
   readonly publicKey: Key
 }
@@ -87,7 +89,7 @@ async function toSigningKey (s: StoredKey): Promise<SigningKey> {
   return {
     kid: s.kid,
     createdAt: s.createdAt,
-    privateKey: await importJWK(s.jwk, SIGNING_ALG) as Key,
+    privateKey: createPrivateKey({ key: s.jwk as JsonWebKey, format: 'jwk' }),
     publicJwk: pub,
     publicKey: await importJWK(pub, SIGNING_ALG) as Key,
   }

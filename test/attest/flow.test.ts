@@ -173,6 +173,21 @@ t.test('the attack table: attestation', async (t) => {
     t.match(await attestOnce(tpm, keys, e.post, [MAC], await bootKey()), { ok: true, node: 'nid001' })
   })
 
+  await t.test('discovered hardware accepted as a node: its MACs join the node and it attests', async (t) => {
+    const e = await env(t)
+    const NEW = '02:00:00:00:99:98'
+    t.match(await attestOnce(tpm, keys, e.post, [NEW], await bootKey()), { ok: false, code: 'ATTEST_UNKNOWN_NODE' })
+    const [found] = await e.store.listTpmIdentities({ state: 'pending' })
+    t.same(found?.macs, [NEW])
+    await e.store.createNode({ name: 'nid003', groups: [], interfaces: [] }, system)
+    const accepted = await e.store.decideTpmIdentity(found!.id, { state: 'enrolled', node: 'nid003' }, { kind: 'admin', id: 'x', name: 'alice' })
+    t.equal(accepted.node, 'nid003')
+    t.same((await e.store.getNode('nid003'))?.interfaces, [{ mac: NEW }], 'the reported MAC now belongs to the node')
+    t.match(await attestOnce(tpm, keys, e.post, [NEW], await bootKey()), { ok: true, node: 'nid003' })
+    const audit = await e.store.listAudit({ action: 'enroll.accept' })
+    t.same(audit.at(-1)?.detail.macsAdded, [NEW])
+  })
+
   await t.test('malformed messages are refused, not crashed on', async (t) => {
     const e = await env(t)
     for (const body of [Buffer.from([0xff, 0xff, 0xff]), randomBytes(200), Buffer.alloc(0)]) {

@@ -117,3 +117,14 @@ t.test('unknown MACs: discovery image or reboot', async (t) => {
   t.match(d, /netboot\.mode=discover/)
   t.notMatch(d, /netboot\.node=/)
 })
+
+t.test('boot scripts are cached per MAC until the configuration changes', async (t) => {
+  const s = await setup(t)
+  await addImage(s, 'compute', '1')
+  await s.call('PUT', '/api/v1/boot', { scope: 'default', image: 'compute', params: 'loglevel=3' })
+  const first = (await s.node.inject({ method: 'GET', url: '/boot/02:00:00:00:10:01' })).body
+  t.equal((await s.node.inject({ method: 'GET', url: '/boot/02-00-00-00-10-01' })).body, first, 'the same script again')
+  await s.call('PUT', '/api/v1/boot', { scope: 'node', target: 'nid001', params: 'debug' })
+  const after = (await s.node.inject({ method: 'GET', url: '/boot/02:00:00:00:10:01' })).body
+  t.match(after, /loglevel=3 debug/, 'a change is seen at once')
+})

@@ -4,7 +4,7 @@
  * EK's private key, with the object named `akName` loaded, can recover it through
  * TPM2_ActivateCredential (Part 3 §12.5).
  */
-import { createCipheriv, createHmac, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, constants, randomBytes, type KeyObject } from 'node:crypto'
+import { createCipheriv, createECDH, createHmac, publicEncrypt, constants, randomBytes, type KeyObject } from 'node:crypto'
 import { MAX, TPM_ALG, algName, curveInfo, hashInfo, type HashInfo } from './alg.js'
 import { kdfa, kdfe } from './kdf.js'
 import { Reader, Writer, err, ok, tpm2b, type Result } from './marshal.js'
@@ -55,44 +55,64 @@ function aesCfbName(keyBits: number): 'aes-128-cfb' | 'aes-192-cfb' | 'aes-256-c
   return undefined
 }
 
+function leftPad(b: Buffer, size: number): Buffer | undefined {
+  let i = 0
+  while (i < b.length && b[i] === 0) i++
+  const s = b.subarray(i)
+  if (s.length > size) return undefined
+  return s.length === size ? s : Buffer.concat([Buffer.alloc(size - s.length), s])
+}
+
 /**
  * Secret-sharing step (Part 1 §24.3; Annex B.10 for RSA, Annex C.6 for ECC):
  * returns the seed and the encrypted seed the TPM decrypts with the EK.
  */
-function shareSeed(
-  ek: TpmtPublic,
-  ekKey: KeyObject,
-  hash: HashInfo,
-  input: MakeCredentialInput,
-): Result<{ seed: Buffer; encSecret: Buffer }, CredentialErrorCode> {
+function shareSeed(ek: TpmtPublic, hash: HashInfo, input: MakeCredentialInput): Result<{ seed: Buffer; encSecret: Buffer }, CredentialErrorCode> {
   if (ek.type === TPM_ALG.RSA) {
+    const key = publicKeyObject(ek)
+    if (!key.ok) return err('bad-ek', key.error.message)
     // RSA-OAEP with the EK's nameAlg for both hash and MGF1, label "IDENTITY\0"
     // (the label includes its terminating NUL, Part 1 Annex B.10).
     const seed = (input.randomBytes ?? randomBytes)(hash.size)
     const encSecret = publicEncrypt(
-      { key: ekKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.name, oaepLabel: Buffer.from(`${IDENTITY}\0`, 'latin1') },
+      { key: key.value, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: hash.name, oaepLabel: IDENTITY_LABEL },
       seed,
     )
     return ok({ seed, encSecret })
   }
   const c = curveInfo(ek.parameters.curveID)
   if (c === undefined) return err('ek-unsupported', `EK curve 0x${ek.parameters.curveID.toString(16)} is not supported`)
+  const x = leftPad(ek.unique.x, c.size)
+  const y = leftPad(ek.unique.y, c.size)
+  if (x === undefined || y === undefined) return err('bad-ek', `ECC coordinate longer than ${c.size} bytes`)
   // One-pass Diffie-Hellman, C(1e, 1s, ECC CDH) (Part 1 Annex C.6): Z is the x coordinate
   // of d_e·Q_ek in fixed width; seed = KDFe(nameAlg, Z, "IDENTITY", x_e, x_ek, bits).
-  const eph = input.ephemeralPrivateKey ?? generateKeyPairSync('ec', { namedCurve: c.openssl }).privateKey
-  const ephPub = createPublicKey(eph).export({ format: 'jwk' })
-  if (ephPub.crv !== c.jwk || typeof ephPub.x !== 'string' || typeof ephPub.y !== 'string') {
-    return err('ek-unsupported', `ephemeral key is not on ${c.jwk}`)
+  // The EK point goes to OpenSSL raw (uncompressed), which refuses a point off the
+  // curve; NIST curves have cofactor 1, so that is the whole public-key validation
+  // (SP 800-56A §5.6.2.3.4), without importing a KeyObject (about as costly as the
+  // ECDH itself) or generating the ephemeral key through one (twice the cost of
+  // ECDH.generateKeys).
+  const ecdh = createECDH(c.openssl)
+  if (input.ephemeralPrivateKey !== undefined) {
+    const j = input.ephemeralPrivateKey.export({ format: 'jwk' })
+    if (j.crv !== c.jwk || typeof j.d !== 'string') return err('ek-unsupported', `ephemeral key is not on ${c.jwk}`)
+    ecdh.setPrivateKey(Buffer.from(j.d, 'base64url'))
+  } else {
+    ecdh.generateKeys()
   }
-  const ex = Buffer.from(ephPub.x, 'base64url')
-  const ey = Buffer.from(ephPub.y, 'base64url')
-  const z = diffieHellman({ privateKey: eph, publicKey: ekKey })
+  const eph = ecdh.getPublicKey() // 04 ‖ x ‖ y, each c.size bytes
+  const ex = eph.subarray(1, 1 + c.size)
+  const ey = eph.subarray(1 + c.size)
+  const z = ecdh.computeSecret(Buffer.concat([UNCOMPRESSED, x, y]))
   const zFixed = z.length === c.size ? z : Buffer.concat([Buffer.alloc(c.size - z.length), z])
   const seed = kdfe(hash.name, zFixed, IDENTITY, ex, ek.unique.x, hash.size * 8)
   // TPMS_ECC_POINT: TPM2B x ‖ TPM2B y.
   const encSecret = new Writer().tpm2b(ex).tpm2b(ey).finish()
   return ok({ seed, encSecret })
 }
+
+const IDENTITY_LABEL = Buffer.from(`${IDENTITY}\0`, 'latin1')
+const UNCOMPRESSED = Buffer.from([0x04])
 
 /**
  * TPM2_MakeCredential (Part 3 §12.6.2 detailed actions; Part 1 §24):
@@ -123,12 +143,9 @@ export function makeCredential(input: MakeCredentialInput): Result<MakeCredentia
   if (input.credential.length > hash.size) {
     return err('credential-too-large', `credential of ${input.credential.length} byte(s) exceeds the ${hash.size}-byte digest of the EK nameAlg`)
   }
-  const key = publicKeyObject(ek)
-  if (!key.ok) return err('bad-ek', key.error.message)
-
   let shared: Result<{ seed: Buffer; encSecret: Buffer }, CredentialErrorCode>
   try {
-    shared = shareSeed(ek, key.value, hash, input)
+    shared = shareSeed(ek, hash, input)
   } catch (e) {
     return err('bad-ek', `secret sharing failed: ${(e as Error).message}`)
   }

@@ -35,6 +35,8 @@ export {
   decodeAttest,
   decodeSignature,
   verifyQuote,
+  verifyQuoteAsync,
   verifySignature,
+  verifySignatureAsync,
 } from './quote.js'
 export type { AttestErrorCode, Attested, ClockInfo, QuoteFailureReason, QuoteVerdict, SignatureErrorCode, TpmsAttest, TpmtSignature, VerifyQuoteInput } from './quote.js'

@@ -43,11 +43,14 @@ const TOUCH_INTERVAL_MS = 60_000
 
 export class SqliteStore implements Store {
   readonly kind = 'sqlite'
+  private changes = 0
+  get generation (): number { return this.changes }
   private readonly db: Db
   private readonly touched = new Map<string, number>()
   private readonly statements = new Map<string, Database.Statement>()
   private saveLeasesTx?: (l: Lease[]) => void
   private readonly leaseQueue: { lease: Lease; resolve: () => void; reject: (e: unknown) => void }[] = []
+  private readonly attestQueue: { id: number; counters: { resetCount: number; restartCount: number }; audit: AuditDraft; resolve: (e: AuditEntry) => void; reject: (e: unknown) => void }[] = []
 
   static open (path: string, opts: SqliteOptions = {}): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -475,7 +478,22 @@ export class SqliteStore implements Store {
       }
       this.stmt('UPDATE tpm_identities SET state = ?, node_id = ?, decided_at = ?, decided_by = ? WHERE id = ?')
         .run(d.state, nodeId, now(), actor.name ?? actor.id, id)
-      this.appendAudit({ actor, action: d.state === 'enrolled' ? 'enroll.accept' : 'enroll.reject', target: String(id), detail: { ek: cur.ek_pub_sha256, node: d.node ?? cur.node_name ?? null, previous: cur.state } })
+      // Accepting discovered hardware as a node gives the node the MACs the agent
+      // reported, so DHCP, boot scripts and attestation recognise the machine.
+      const added: string[] = []
+      if (d.state === 'enrolled' && nodeId !== null) {
+        const macs = JSON.parse(cur.macs) as string[]
+        const pos = (this.stmt("SELECT COUNT(*) AS n FROM addresses WHERE node_id = ? AND kind = 'nic'").get(nodeId) as { n: number }).n
+        for (const mac of macs) {
+          const owner = this.stmt('SELECT n.name, n.id FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string; id: number } | undefined
+          if (owner !== undefined && owner.id !== nodeId) throw new NetbootError('DUPLICATE_MAC', `MAC ${mac} of this hardware belongs to node '${owner.name}'`)
+          if (owner === undefined) {
+            this.stmt("INSERT INTO addresses (node_id, kind, mac, ip, network, position) VALUES (?, 'nic', ?, NULL, NULL, ?)").run(nodeId, mac, pos + added.length)
+            added.push(mac)
+          }
+        }
+      }
+      this.appendAudit({ actor, action: d.state === 'enrolled' ? 'enroll.accept' : 'enroll.reject', target: String(id), detail: { ek: cur.ek_pub_sha256, node: d.node ?? cur.node_name ?? null, previous: cur.state, macsAdded: added } })
     })()
     return (await this.getTpmIdentity(id))!
   }
@@ -484,10 +502,42 @@ export class SqliteStore implements Store {
     this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(c.resetCount, c.restartCount, now(), id)
   }
 
+  /** Group commit, as saveLease: one transaction per turn of the event loop for every attestation recorded in it. */
+  async recordAttestation (id: number, counters: { resetCount: number; restartCount: number }, audit: AuditDraft): Promise<AuditEntry> {
+    return await new Promise<AuditEntry>((resolve, reject) => {
+      this.attestQueue.push({ id, counters, audit, resolve, reject })
+      if (this.attestQueue.length === 1) setImmediate(() => this.flushAttestations())
+    })
+  }
+
+  private flushAttestations (): void {
+    const batch = this.attestQueue.splice(0)
+    if (batch.length === 0) return
+    let entries: AuditEntry[]
+    try {
+      entries = this.db.transaction(() => batch.map((b) => {
+        this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(b.counters.resetCount, b.counters.restartCount, now(), b.id)
+        return this.appendAudit(b.audit)
+      }))()
+    } catch (e) {
+      for (const b of batch) b.reject(e)
+      return
+    }
+    batch.forEach((b, i) => b.resolve(entries[i]!))
+  }
+
   async listGoldenPcrs (f: { scope?: 'image' | 'node'; target?: string } = {}): Promise<GoldenPcr[]> {
     const rows = this.stmt('SELECT * FROM pcr_golden WHERE (@scope IS NULL OR scope = @scope) AND (@target IS NULL OR target = @target) ORDER BY scope, target, bank, pcr')
       .all({ scope: f.scope ?? null, target: f.target ?? null }) as GoldenRow[]
-    return rows.map((r) => ({ scope: r.scope, target: r.target, bank: r.bank, pcr: r.pcr, value: r.value, state: r.state, source: r.source, createdAt: r.created_at }))
+    return rows.map(toGolden)
+  }
+
+  async goldenPcrsFor (who: { node: string; image?: string }, bank: GoldenPcr['bank']): Promise<GoldenPcr[]> {
+    // two primary-key prefix lookups (scope, target, bank)
+    const rows = this.stmt(`SELECT * FROM pcr_golden WHERE scope = 'node' AND target = @node AND bank = @bank
+      UNION ALL SELECT * FROM pcr_golden WHERE scope = 'image' AND target = @image AND bank = @bank ORDER BY scope, target, bank, pcr`)
+      .all({ node: who.node, image: who.image ?? null, bank }) as GoldenRow[]
+    return rows.map(toGolden)
   }
 
   async approveGoldenPcrs (scope: 'image' | 'node', target: string, actor: Actor): Promise<number> {
@@ -549,6 +599,8 @@ export class SqliteStore implements Store {
   // ---- internals (call inside a transaction) -------------------------------
 
   private appendAudit (d: AuditDraft): AuditEntry {
+    // nodes' own entries (attestations, reads) change no configuration
+    if (d.actor.kind !== 'node') this.changes++
     const last = this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
     const fields = {
       seq: (last?.seq ?? 0) + 1,
@@ -761,6 +813,10 @@ function toIdentity (r: IdentityRow): TpmIdentity {
 }
 
 interface GoldenRow { scope: 'image' | 'node'; target: string; bank: 'sha1' | 'sha256' | 'sha384'; pcr: number; value: string; state: 'learned' | 'approved'; source: string; created_at: string }
+
+function toGolden (r: GoldenRow): GoldenPcr {
+  return { scope: r.scope, target: r.target, bank: r.bank, pcr: r.pcr, value: r.value, state: r.state, source: r.source, createdAt: r.created_at }
+}
 
 interface LeaseRow { ip: string; mac: string; client_id: Buffer | null; subnet: string; state: string; hostname: string | null; starts_at: number; expires_at: number }
 

@@ -1,0 +1,168 @@
+/**
+ * Stage (b): attestations through AttestationService (dist/), no HTTP. Each round
+ * runs in phases over batches of nodes: every start (timed, `concurrency` calls
+ * in flight), then the soft TPMs' side for the batch (timed apart, the server
+ * idle), then every finish (timed). The server's figures are the start and
+ * finish phases only: attestations/s = attestations ÷ (start + finish wall
+ * time), CPU µs = this process's CPU (all threads, the libuv pool included) in
+ * those phases ÷ attestations.
+ *
+ * Rounds: the fleet's first boot (tofu enrollment, PCR policy `learn` records
+ * each node's values), an admin approves every node's values, then reboot rounds
+ * under `enforce` (the steady state of a reboot storm).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pino from 'pino'
+import type { AttestationConfig, AttestationService } from '../../../server/attest/service.js'
+import type { AttestFinishRequest } from '../../../server/attest/wire.js'
+import type { SqliteStore } from '../../../server/store/sqlite/sqlite-store.js'
+import type { KeyKind } from '../../../test/sim/soft-tpm.js'
+import type { Dist } from './dist.js'
+import { agentFinish, makeFleet, startRequest, type SimNode } from './fleet.js'
+import { failures, pool, round, span, type Span } from './measure.js'
+
+export const PCRS = [0, 1, 2, 3, 4, 5, 6, 7]
+const ADMIN = { kind: 'admin' as const, id: 'bench', name: 'bench' }
+export const PUBLIC_URL = 'http://127.0.0.1:8080'
+
+export interface PhaseTotals { wallMs: number; cpuMs: number; eluWeighted: number; gcMs: number; othersCoreMs: number }
+
+export interface RoundResult {
+  kind: KeyKind
+  round: string
+  policy: string
+  nodes: number
+  ok: number
+  failures: Record<string, number>
+  /** attestations ÷ server wall time (start + finish phases) */
+  attestationsPerSec: number
+  /** server CPU (all threads) per attestation, start + finish */
+  cpuUsPerAttestation: number
+  startCpuUs: number
+  finishCpuUs: number
+  /** wall time per attestation the server was busy with, µs */
+  wallUsPerAttestation: number
+  /** event-loop utilisation during the server phases */
+  elu: number
+  /** garbage-collection pauses (wall time as V8 reports them; inflated when the machine is busy) per attestation */
+  gcPauseUsPerAttestation: number
+  /** other processes' CPU during the server phases, cores */
+  othersCores: number
+  /** the soft TPMs' side (activate, boot key, quote), CPU µs per attestation; not in the figures above */
+  tpmUsPerAttestation: number
+  note?: string
+}
+
+function add (t: PhaseTotals, s: Span): void {
+  t.wallMs += s.wallMs
+  t.cpuMs += s.cpuMs
+  t.eluWeighted += s.elu * s.wallMs
+  t.gcMs += s.gcMs
+  t.othersCoreMs += s.othersCores * s.wallMs
+}
+const zero = (): PhaseTotals => ({ wallMs: 0, cpuMs: 0, eluWeighted: 0, gcMs: 0, othersCoreMs: 0 })
+
+export interface Env {
+  readonly dir: string
+  readonly dbPath: string
+  readonly keysDir: string
+  readonly store: SqliteStore
+  readonly fleet: SimNode[]
+  close (): Promise<void>
+}
+
+/** A fresh store with the fleet's nodes in the inventory (group `compute`). */
+export async function makeEnv (d: Dist, kind: KeyKind, nodes: number, rounds: number): Promise<Env> {
+  const dir = mkdtempSync(join(tmpdir(), `netboot-bench-attest-${kind}-`))
+  const fleet = makeFleet(kind, nodes, kind === 'rsa' ? 'r' : 'e', rounds)
+  const dbPath = join(dir, 'netboot.db')
+  const store = d.sqlite.SqliteStore.open(dbPath)
+  await store.importNodes(fleet.map((n) => ({ name: n.name, groups: ['compute'], interfaces: [{ mac: n.mac }] })), { createGroups: true, source: 'bench' }, ADMIN)
+  return {
+    dir, dbPath, keysDir: join(dir, 'keys'), store, fleet,
+    close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) },
+  }
+}
+
+export function attestationConfig (policy: 'learn' | 'enforce'): AttestationConfig {
+  return {
+    enrollment: 'tofu', requireEkCert: false, anchors: [], pcrs: PCRS, bank: 'sha256', pcrPolicy: policy,
+    discover: true, sessionTtlMs: 60_000, maxSessions: 50_000,
+  }
+}
+
+/** The admin's approval of every node's learned values (`netboot pcr approve`), between rounds; how many nodes had some. */
+export async function approveAll (store: SqliteStore, fleet: readonly SimNode[]): Promise<number> {
+  let approved = 0
+  for (const n of fleet) {
+    try {
+      await store.approveGoldenPcrs('node', n.name, ADMIN)
+      approved++
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'NOT_FOUND') throw e // a node whose first boot failed learned nothing
+    }
+  }
+  return approved
+}
+
+export interface RoundOptions { concurrency: number; batch: number; deadlineMs: number }
+
+/** One attestation of every node of the fleet through `svc`, in batches (see the header). */
+export async function serviceRound (svc: AttestationService, fleet: readonly SimNode[], o: RoundOptions, label: { kind: KeyKind; round: string; policy: string }): Promise<RoundResult> {
+  const start = zero()
+  const finish = zero()
+  let tpmMs = 0
+  let ok = 0
+  let done = 0
+  const fails: Record<string, number> = {}
+  const merge = (f: Record<string, number>): void => { for (const [k, v] of Object.entries(f)) fails[k] = (fails[k] ?? 0) + v }
+  const t0 = Date.now()
+  for (let b = 0; b < fleet.length && Date.now() - t0 < o.deadlineMs; b += o.batch) {
+    const batch = fleet.slice(b, b + o.batch)
+    const reqs = batch.map(startRequest)
+    let s = span()
+    const chs = await pool(reqs, o.concurrency, async (r, i) => await svc.start(r, `10.1.${(b + i) >> 8 & 0xff}.${(b + i) & 0xff}`))
+    add(start, s())
+    merge(failures(chs))
+
+    const tp = span()
+    const fins: AttestFinishRequest[] = []
+    chs.forEach((c, i) => { if (c.status === 'fulfilled') fins.push(agentFinish(batch[i]!, c.value)) })
+    tpmMs += tp().cpuMs
+
+    s = span()
+    const rs = await pool(fins, o.concurrency, async (r) => await svc.finish(r, '10.1.0.1'))
+    add(finish, s())
+    merge(failures(rs))
+    ok += rs.filter((r) => r.status === 'fulfilled').length
+    done += batch.length
+  }
+  const wallMs = start.wallMs + finish.wallMs
+  const n = Math.max(1, ok)
+  return {
+    ...label,
+    nodes: done,
+    ok,
+    failures: fails,
+    attestationsPerSec: round((ok * 1000) / wallMs),
+    cpuUsPerAttestation: round(((start.cpuMs + finish.cpuMs) * 1000) / n),
+    startCpuUs: round((start.cpuMs * 1000) / n),
+    finishCpuUs: round((finish.cpuMs * 1000) / n),
+    wallUsPerAttestation: round((wallMs * 1000) / n),
+    elu: round((start.eluWeighted + finish.eluWeighted) / wallMs, 2),
+    gcPauseUsPerAttestation: round(((start.gcMs + finish.gcMs) * 1000) / n),
+    othersCores: round((start.othersCoreMs + finish.othersCoreMs) / wallMs, 2),
+    tpmUsPerAttestation: round((tpmMs * 1000) / n),
+    ...(done < fleet.length ? { note: `stopped after ${done} of ${fleet.length} nodes at the ${o.deadlineMs / 1000} s deadline` } : {}),
+  }
+}
+
+export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce'): Promise<AttestationService> {
+  const ring = await d.keys.KeyRing.open({ dir: env.keysDir, rotateAfterMs: 30 * 86_400_000, maxTokenTtlMs: 900_000 })
+  const tokens = new d.tokens.NodeTokens(ring, PUBLIC_URL, 900)
+  // the production logger (redaction, ISO time) writing to /dev/null: log lines cost what they cost in `netboot serve`
+  const log = d.log.createLogger('info', pino.destination({ dest: '/dev/null', sync: false }))
+  return new d.service.AttestationService(attestationConfig(policy), env.store, tokens, log.child({ component: 'attest' }))
+}

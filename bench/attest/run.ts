@@ -1,0 +1,185 @@
+/**
+ * Attestation throughput benchmark: how many attestations per second the server
+ * verifies on this machine, next to the raw node:crypto ceilings of the same
+ * operations, measured in the same run. Method and figures: docs/bench-attest.md.
+ *
+ *   npx tsx bench/attest/run.ts [--quick] [--build] [--nodes N] [--rounds R]
+ *        [--kinds rsa,ecc] [--stages ceilings,service,http] [--concurrency 64]
+ *        [--batch 1000] [--profile] [--nice -10] [--quiet-wait MS] [--dist DIR]
+ *        [--server-node-args '--flag …']
+ *
+ * (a) ceilings  node:crypto / jose on one core, and the server's building blocks.
+ * (b) service   AttestationService (compiled, from dist/) with SQLite, tokens and
+ *               the production logger: first boot of N nodes (tofu + learn), the
+ *               admin approves, then R reboot rounds (enforce). The soft TPMs'
+ *               side runs between the timed server phases.
+ * (c) http      the same against the node HTTP server (fastify on 127.0.0.1, in a
+ *               child process running dist/ code), protobuf bodies, 64 in flight.
+ *
+ * The server code must be compiled (npm run build, or --build); the run refuses
+ * sources newer than dist/. --dist measures another build instead (docs/bench-attest.md
+ * shows how the "before" figures were made from a clean export of an older commit).
+ * Writes bench/out/attest-<date>.json.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, hostname, loadavg, release } from 'node:os'
+import { join } from 'node:path'
+import type { KeyKind } from '../../test/sim/soft-tpm.js'
+import { ceilings, type Ceiling } from './lib/ceilings.js'
+import { ROOT, build, loadDist, staleSources } from './lib/dist.js'
+import { httpRounds, type HttpResult } from './lib/http-stage.js'
+import { startProfile, topSelfTime, type SelfTime } from './lib/profile.js'
+import { rebootAll } from './lib/fleet.js'
+import { gcByKind, waitQuiet } from './lib/measure.js'
+import { approveAll, makeEnv, makeService, serviceRound, type RoundResult } from './lib/service-stage.js'
+
+const argv = process.argv.slice(2)
+const flag = (f: string): boolean => argv.includes(f)
+const value = (f: string): string | undefined => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined }
+const QUICK = flag('--quick')
+const OPTS = {
+  quick: QUICK,
+  nodes: Number(value('--nodes') ?? (QUICK ? 300 : 2000)),
+  rounds: Number(value('--rounds') ?? (QUICK ? 1 : 2)),
+  kinds: (value('--kinds') ?? 'rsa,ecc').split(',') as KeyKind[],
+  stages: (value('--stages') ?? 'ceilings,service,http').split(','),
+  concurrency: Number(value('--concurrency') ?? 64),
+  /** nodes per start/TPM/finish cycle: sessions live 60 s */
+  batch: Number(value('--batch') ?? 1000),
+  ceilingMs: QUICK ? 300 : 1500,
+  /** a round stops issuing batches after this long */
+  roundDeadlineMs: QUICK ? 60_000 : 300_000,
+  /** before each round, wait up to this long for other processes to use less than quietCores */
+  quietWaitMs: Number(value('--quiet-wait') ?? (QUICK ? 0 : 30_000)),
+  quietCores: 0.3,
+  profile: flag('--profile'),
+  nice: Number(value('--nice') ?? -10),
+  build: flag('--build'),
+  dist: value('--dist'),
+  /** node flags for the HTTP server process (stage c), e.g. GC settings */
+  serverNodeArgs: (value('--server-node-args') ?? '').split(' ').filter((a) => a !== ''),
+}
+
+if (flag('-h') || flag('--help')) {
+  process.stdout.write(`${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '')}\n`)
+  process.exit(0)
+}
+
+// Others share this machine: run the whole benchmark (and its child) under `nice`, as bench/dhcp does.
+if (OPTS.nice !== 0 && process.env.NETBOOT_BENCH_NICED !== '1') {
+  const r = spawnSync('nice', ['-n', String(OPTS.nice), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit', env: { ...process.env, NETBOOT_BENCH_NICED: '1' },
+  })
+  process.exit(r.status ?? 1)
+}
+
+if (OPTS.build) build()
+const stale = OPTS.dist === undefined ? staleSources() : []
+if (stale.length > 0) {
+  console.error(`dist/ is older than ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ` and ${stale.length - 5} more` : ''}: run npm run build (or pass --build)`)
+  process.exit(2)
+}
+const d = await loadDist(OPTS.dist)
+const distNote = OPTS.dist === undefined ? 'dist/' : OPTS.dist
+
+const when = new Date()
+const stamp = when.toISOString().replace(/:/g, '-').replace(/\..*$/, '')
+const OUT = join(ROOT, 'bench', 'out')
+mkdirSync(OUT, { recursive: true })
+const log = (s: string): void => { process.stdout.write(`${s}\n`) }
+const machine = {
+  host: hostname(), cpus: cpus().length, model: cpus()[0]?.model ?? '?', kernel: release(), node: process.version,
+  loadavgAtStart: loadavg().map((v) => Math.round(v * 100) / 100), uvThreadpool: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
+}
+log(`netboot attestation benchmark, ${when.toISOString()}: ${machine.cpus} × ${machine.model}, node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}`)
+
+// ---- (a) ----------------------------------------------------------------------
+let ceilingRows: Ceiling[] = []
+if (OPTS.stages.includes('ceilings')) {
+  log(`\n(a) one core: node:crypto and jose, and the server’s building blocks (${distNote})`)
+  ceilingRows = await ceilings(d, OPTS.ceilingMs)
+  for (const c of ceilingRows) log(`  ${c.op.padEnd(78)} ${String(c.opsPerSec).padStart(9)} /s ${c.usPerOp.toFixed(1).padStart(8)} µs`)
+}
+
+// ---- (b) ----------------------------------------------------------------------
+const serviceRows: RoundResult[] = []
+const profiles: { what: string; file: string; busyMs: number; top: SelfTime[] }[] = []
+if (OPTS.stages.includes('service')) {
+  log(`\n(b) AttestationService (${distNote}), ${OPTS.nodes} nodes, ${OPTS.concurrency} calls in flight, batches of ${OPTS.batch}`)
+  for (const kind of OPTS.kinds) {
+    const env = await makeEnv(d, kind, OPTS.nodes, OPTS.rounds)
+    try {
+      const ro = { concurrency: OPTS.concurrency, batch: OPTS.batch, deadlineMs: OPTS.roundDeadlineMs }
+      await quiet()
+      const first = await serviceRound(await makeService(d, env, 'learn'), env.fleet, ro, { kind, round: 'first boot: tofu enrollment, learn', policy: 'learn' })
+      serviceRows.push(first)
+      printRound(first)
+      await approveAll(env.store, env.fleet)
+      const svc = await makeService(d, env, 'enforce')
+      for (let r = 1; r <= OPTS.rounds; r++) {
+        rebootAll(env.fleet)
+        await quiet()
+        const last = r === OPTS.rounds
+        const file = join(OUT, `attest-${stamp}-service-${kind}.cpuprofile`)
+        const stop = OPTS.profile && last ? await startProfile(file) : undefined
+        const rr = await serviceRound(svc, env.fleet, ro, { kind, round: `reboot ${r}: enforce`, policy: 'enforce' })
+        if (stop !== undefined) {
+          await stop()
+          const p = topSelfTime(file, ROOT)
+          profiles.push({ what: `service ${kind} reboot ${r}`, file, busyMs: p.busyMs, top: p.functions })
+        }
+        serviceRows.push(rr)
+        printRound(rr)
+      }
+    } finally {
+      await env.close()
+    }
+  }
+}
+
+// ---- (c) ----------------------------------------------------------------------
+const httpRows: HttpResult[] = []
+if (OPTS.stages.includes('http')) {
+  log(`\n(c) HTTP: node server (fastify, ${distNote}) in a child process on 127.0.0.1, protobuf bodies, ${OPTS.concurrency} requests in flight`)
+  for (const kind of OPTS.kinds) {
+    const env = await makeEnv(d, kind, OPTS.nodes, OPTS.rounds)
+    try {
+      for (const r of await httpRounds(d, env, kind, { ...OPTS, out: OUT, stamp, quiet }, (x) => { printHttp(x) })) {
+        httpRows.push(r.result)
+        if (r.profile !== undefined) profiles.push(r.profile)
+      }
+    } finally {
+      await env.close()
+    }
+  }
+}
+
+for (const p of profiles) {
+  log(`\nprofile ${p.what}: ${p.busyMs} ms busy on the main thread, top self time (${p.file.replace(`${ROOT}/`, '')})`)
+  for (const f of p.top) log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn.slice(0, 40).padEnd(40)} ${f.where}`)
+}
+
+if (process.env.NETBOOT_BENCH_GC === '1') console.log('gc by kind (1 minor, 2 major, 4 incremental, 8 weakcb):', JSON.stringify([...gcByKind]))
+const file = join(OUT, `attest-${stamp}.json`)
+writeFileSync(file, `${JSON.stringify({
+  benchmark: 'attestation', date: when.toISOString(), machine, options: OPTS,
+  loadavgAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
+  ceilings: ceilingRows, service: serviceRows, http: httpRows, profiles,
+}, null, 2)}\n`)
+log(`\nwrote ${file.replace(`${ROOT}/`, '')}`)
+
+/** Waits for a quiet machine before a round (bounded by --quiet-wait); says so when it waited or gave up. */
+async function quiet (pids: readonly number[] = []): Promise<void> {
+  if (OPTS.quietWaitMs <= 0) return
+  const q = await waitQuiet(OPTS.quietCores, OPTS.quietWaitMs, pids)
+  if (q.waitedMs > 600) log(`  (waited ${(q.waitedMs / 1000).toFixed(1)} s for other processes to calm down: ${q.othersCores} cores busy)`)
+}
+
+function printRound (r: RoundResult): void {
+  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  CPU ${String(r.cpuUsPerAttestation).padStart(6)} µs/att (start ${r.startCpuUs}, finish ${r.finishCpuUs})  ELU ${r.elu}  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [TPM side ${r.tpmUsPerAttestation} µs; others ${r.othersCores} cores]${r.note !== undefined ? ` (${r.note})` : ''}`)
+}
+
+function printHttp (r: HttpResult): void {
+  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  server CPU ${String(r.serverCpuUsPerAttestation).padStart(6)} µs/att  start p50/p99 ${r.start.p50Ms}/${r.start.p99Ms} ms  finish p50/p99 ${r.finish.p50Ms}/${r.finish.p99Ms} ms  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [client CPU ${r.clientCpuUsPerAttestation} µs; others ${r.othersCores} cores]`)
+}
