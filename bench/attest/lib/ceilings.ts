@@ -100,9 +100,12 @@ export async function ceilings (d: Dist, ms: number): Promise<Ceiling[]> {
   const qin = (t: SoftTpm, q: typeof qr) => ({ akPublic: t.akPublic, attest: q.attest, signature: q.signature, expectedNonce: nonce, pcrs: d.tpm.pcrBanks([[TPM_ALG.SHA256, q.pcrValues]]) })
   add('verifyQuote, RSA-2048 AK', 'server', rate(() => d.tpm.verifyQuote(qin(rsa, qr)).ok || fail('vq'), ms))
   add('verifyQuote, P-256 AK', 'server', rate(() => d.tpm.verifyQuote(qin(ecc, qe)).ok || fail('vq'), ms))
-  add(`event log parse + replay (${evlog.what})`, 'server', rate(() => d.eventlog.replay((d.eventlog.parseEventLog(evlog.bytes) as { ok: true; value: { events: Parameters<typeof d.eventlog.replay>[0] } }).value.events), ms))
+  add(`event log parse + replay, every bank (${evlog.what})`, 'server', rate(() => d.eventlog.replay((d.eventlog.parseEventLog(evlog.bytes) as { ok: true; value: { events: Parameters<typeof d.eventlog.replay>[0] } }).value.events), ms))
   const sim = SoftTpm.create({ ek: 'ecc', ak: 'ecc', ...FIRMWARE, banks: [...FIRMWARE.banks] }).eventLog
-  add(`event log parse + replay (the benchmark's soft TPM log, ${sim.length} bytes)`, 'server', rate(() => d.eventlog.replay((d.eventlog.parseEventLog(sim) as { ok: true; value: { events: Parameters<typeof d.eventlog.replay>[0] } }).value.events), ms))
+  const events = (log: Buffer) => (d.eventlog.parseEventLog(log) as { ok: true; value: { events: Parameters<typeof d.eventlog.replay>[0] } }).value.events
+  add(`event log parse + replay, every bank (the benchmark's soft TPM log, ${sim.length} bytes, SHA-1/256)`, 'server', rate(() => d.eventlog.replay(events(sim)), ms))
+  // what the service asks for: the quoted bank (a build without the bank argument replays every bank here too)
+  add('event log parse + replay of the SHA-256 bank (the same log)', 'server', rate(() => d.eventlog.replay(events(sim), [TPM_ALG.SHA256]), ms))
   return out
 }
 
