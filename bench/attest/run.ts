@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/attest/run.ts [--quick] [--build] [--nodes N] [--rounds R]
  *        [--kinds rsa,ecc] [--stages ceilings,service,http] [--concurrency 64]
- *        [--batch 1000] [--profile] [--nice -10] [--quiet-wait MS] [--dist DIR]
+ *        [--batch 1000] [--profile] [--nice -10] [--quiet-wait MS] [--max-minutes M] [--dist DIR]
  *        [--server-node-args '--flag …']
  *
  * (a) ceilings  node:crypto / jose on one core, and the server's building blocks.
@@ -31,7 +31,7 @@ import { ROOT, build, loadDist, staleSources } from './lib/dist.js'
 import { httpRounds, type HttpResult } from './lib/http-stage.js'
 import { startProfile, topSelfTime, type SelfTime } from './lib/profile.js'
 import { rebootAll } from './lib/fleet.js'
-import { gcByKind, waitQuiet } from './lib/measure.js'
+import { waitQuiet } from './lib/measure.js'
 import { approveAll, makeEnv, makeService, serviceRound, type RoundResult } from './lib/service-stage.js'
 
 const argv = process.argv.slice(2)
@@ -55,6 +55,8 @@ const OPTS = {
   quietCores: 0.3,
   profile: flag('--profile'),
   nice: Number(value('--nice') ?? -10),
+  /** the whole run is stopped after this long */
+  maxMinutes: Number(value('--max-minutes') ?? (QUICK ? 15 : 90)),
   build: flag('--build'),
   dist: value('--dist'),
   /** node flags for the HTTP server process (stage c), e.g. GC settings */
@@ -66,11 +68,14 @@ if (flag('-h') || flag('--help')) {
   process.exit(0)
 }
 
-// Others share this machine: run the whole benchmark (and its child) under `nice`, as bench/dhcp does.
-if (OPTS.nice !== 0 && process.env.NETBOOT_BENCH_NICED !== '1') {
-  const r = spawnSync('nice', ['-n', String(OPTS.nice), process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit', env: { ...process.env, NETBOOT_BENCH_NICED: '1' },
+// The measuring process is a child of this one: under `nice` (others share this machine, as bench/dhcp
+// does), and killed if the whole run takes longer than --max-minutes (rounds are bounded one by one too).
+if (process.env.NETBOOT_BENCH_CHILD !== '1') {
+  const cmd = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
+  const r = spawnSync(OPTS.nice !== 0 ? 'nice' : cmd[0]!, OPTS.nice !== 0 ? ['-n', String(OPTS.nice), ...cmd] : cmd.slice(1), {
+    stdio: 'inherit', env: { ...process.env, NETBOOT_BENCH_CHILD: '1' }, timeout: OPTS.maxMinutes * 60_000, killSignal: 'SIGKILL',
   })
+  if (r.error !== undefined || r.signal !== null) console.error(`benchmark stopped: ${r.error?.message ?? r.signal} (--max-minutes ${OPTS.maxMinutes}); the rounds done so far are in bench/out`)
   process.exit(r.status ?? 1)
 }
 
@@ -87,6 +92,7 @@ const when = new Date()
 const stamp = when.toISOString().replace(/:/g, '-').replace(/\..*$/, '')
 const OUT = join(ROOT, 'bench', 'out')
 mkdirSync(OUT, { recursive: true })
+const FILE = join(OUT, `attest-${stamp}.json`)
 const log = (s: string): void => { process.stdout.write(`${s}\n`) }
 const machine = {
   host: hostname(), cpus: cpus().length, model: cpus()[0]?.model ?? '?', kernel: release(), node: process.version,
@@ -94,17 +100,20 @@ const machine = {
 }
 log(`netboot attestation benchmark, ${when.toISOString()}: ${machine.cpus} × ${machine.model}, node ${machine.node}, load ${machine.loadavgAtStart.join(' ')}`)
 
-// ---- (a) ----------------------------------------------------------------------
 let ceilingRows: Ceiling[] = []
+const serviceRows: RoundResult[] = []
+const httpRows: HttpResult[] = []
+const profiles: { what: string; file: string; busyMs: number; top: SelfTime[] }[] = []
+
+// ---- (a) ----------------------------------------------------------------------
 if (OPTS.stages.includes('ceilings')) {
   log(`\n(a) one core: node:crypto and jose, and the server’s building blocks (${distNote})`)
   ceilingRows = await ceilings(d, OPTS.ceilingMs)
-  for (const c of ceilingRows) log(`  ${c.op.padEnd(78)} ${String(c.opsPerSec).padStart(9)} /s ${c.usPerOp.toFixed(1).padStart(8)} µs`)
+  for (const c of ceilingRows) log(`  ${c.op.padEnd(96)} ${String(c.opsPerSec).padStart(9)} /s ${c.usPerOp.toFixed(1).padStart(8)} µs`)
+  save()
 }
 
 // ---- (b) ----------------------------------------------------------------------
-const serviceRows: RoundResult[] = []
-const profiles: { what: string; file: string; busyMs: number; top: SelfTime[] }[] = []
 if (OPTS.stages.includes('service')) {
   log(`\n(b) AttestationService (${distNote}), ${OPTS.nodes} nodes, ${OPTS.concurrency} calls in flight, batches of ${OPTS.batch}`)
   for (const kind of OPTS.kinds) {
@@ -115,6 +124,7 @@ if (OPTS.stages.includes('service')) {
       const first = await serviceRound(await makeService(d, env, 'learn'), env.fleet, ro, { kind, round: 'first boot: tofu enrollment, learn', policy: 'learn' })
       serviceRows.push(first)
       printRound(first)
+      save()
       await approveAll(env.store, env.fleet)
       const svc = await makeService(d, env, 'enforce')
       for (let r = 1; r <= OPTS.rounds; r++) {
@@ -131,6 +141,7 @@ if (OPTS.stages.includes('service')) {
         }
         serviceRows.push(rr)
         printRound(rr)
+        save()
       }
     } finally {
       await env.close()
@@ -139,16 +150,13 @@ if (OPTS.stages.includes('service')) {
 }
 
 // ---- (c) ----------------------------------------------------------------------
-const httpRows: HttpResult[] = []
 if (OPTS.stages.includes('http')) {
   log(`\n(c) HTTP: node server (fastify, ${distNote}) in a child process on 127.0.0.1, protobuf bodies, ${OPTS.concurrency} requests in flight`)
   for (const kind of OPTS.kinds) {
     const env = await makeEnv(d, kind, OPTS.nodes, OPTS.rounds)
     try {
-      for (const r of await httpRounds(d, env, kind, { ...OPTS, out: OUT, stamp, quiet }, (x) => { printHttp(x) })) {
-        httpRows.push(r.result)
-        if (r.profile !== undefined) profiles.push(r.profile)
-      }
+      const rows = await httpRounds(env, kind, { ...OPTS, out: OUT, stamp, quiet }, (x) => { printHttp(x); httpRows.push(x); save() })
+      for (const r of rows) if (r.profile !== undefined) profiles.push(r.profile)
     } finally {
       await env.close()
     }
@@ -160,20 +168,23 @@ for (const p of profiles) {
   for (const f of p.top) log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn.slice(0, 40).padEnd(40)} ${f.where}`)
 }
 
-if (process.env.NETBOOT_BENCH_GC === '1') console.log('gc by kind (1 minor, 2 major, 4 incremental, 8 weakcb):', JSON.stringify([...gcByKind]))
-const file = join(OUT, `attest-${stamp}.json`)
-writeFileSync(file, `${JSON.stringify({
-  benchmark: 'attestation', date: when.toISOString(), machine, options: OPTS,
-  loadavgAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
-  ceilings: ceilingRows, service: serviceRows, http: httpRows, profiles,
-}, null, 2)}\n`)
-log(`\nwrote ${file.replace(`${ROOT}/`, '')}`)
+save()
+log(`\nwrote ${FILE.replace(`${ROOT}/`, '')}`)
 
 /** Waits for a quiet machine before a round (bounded by --quiet-wait); says so when it waited or gave up. */
 async function quiet (pids: readonly number[] = []): Promise<void> {
   if (OPTS.quietWaitMs <= 0) return
   const q = await waitQuiet(OPTS.quietCores, OPTS.quietWaitMs, pids)
   if (q.waitedMs > 600) log(`  (waited ${(q.waitedMs / 1000).toFixed(1)} s for other processes to calm down: ${q.othersCores} cores busy)`)
+}
+
+/** The results so far, rewritten after every round: a run stopped half way keeps what it measured. */
+function save (): void {
+  writeFileSync(FILE, `${JSON.stringify({
+    benchmark: 'attestation', date: when.toISOString(), machine, options: OPTS,
+    loadavgAtEnd: loadavg().map((v) => Math.round(v * 100) / 100),
+    ceilings: ceilingRows, service: serviceRows, http: httpRows, profiles,
+  }, null, 2)}\n`)
 }
 
 function printRound (r: RoundResult): void {

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { attest, PROTOBUF_CONTENT_TYPE } from '../../../proto/index.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
-import { DIST, ROOT, type Dist } from './dist.js'
+import { DIST, ROOT } from './dist.js'
 import { agentFinish, rebootAll, type SimNode } from './fleet.js'
 import { percentile, pool, round, span } from './measure.js'
 import { topSelfTime, type SelfTime } from './profile.js'
@@ -183,7 +183,7 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
 export interface HttpRound { result: HttpResult; profile?: { what: string; file: string; busyMs: number; top: SelfTime[] } }
 
 /** First boot (learn), approval, then `rounds` reboot rounds (enforce), each printed as it completes. */
-export async function httpRounds (_d: Dist, env: Env, kind: KeyKind, o: HttpOptions, print: (r: HttpResult) => void): Promise<HttpRound[]> {
+export async function httpRounds (env: Env, kind: KeyKind, o: HttpOptions, print: (r: HttpResult) => void): Promise<HttpRound[]> {
   const out: HttpRound[] = []
   let srv = await ServerChild.start(env, 'learn', o.serverNodeArgs)
   try {

@@ -1,7 +1,7 @@
 /** Timing, CPU and machine-load helpers shared by the benchmark's stages. */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { PerformanceObserver, performance, type EventLoopUtilization, type PerformanceEntry } from 'node:perf_hooks'
+import { PerformanceObserver, performance, type EventLoopUtilization } from 'node:perf_hooks'
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
 
@@ -22,17 +22,7 @@ export function procSeconds (pid: number): number {
 }
 
 let gcTotalMs = 0
-export const gcByKind = new Map<number, { n: number; ms: number }>()
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    gcTotalMs += e.duration
-    const k = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1
-    const g = gcByKind.get(k) ?? { n: 0, ms: 0 }
-    g.n++
-    g.ms += e.duration
-    gcByKind.set(k, g)
-  }
-}).observe({ entryTypes: ['gc'] })
+new PerformanceObserver((list) => { for (const e of list.getEntries()) gcTotalMs += e.duration }).observe({ entryTypes: ['gc'] })
 
 /** A measured interval: wall time, this process's CPU, event-loop use, time in garbage collection, other processes' CPU. */
 export interface Span { wallMs: number; cpuMs: number; elu: number; gcMs: number; othersCores: number }
