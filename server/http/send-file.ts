@@ -393,7 +393,7 @@ async function prepare (req: FastifyRequest, reply: FastifyReply, o: SendFileOpt
     if (range.kind !== 'ranges') {
       void reply.code(200).header('content-length', String(size)).type(contentType)
       if (method === 'HEAD' || size === 0) return emptyBody()
-      const body = fh.createReadStream({ highWaterMark: hwm, autoClose: true })
+      const body = new FileBody(fh, [{ start: 0, end: size - 1 }], hwm)
       fh = undefined
       return body
     }
@@ -402,14 +402,17 @@ async function prepare (req: FastifyRequest, reply: FastifyReply, o: SendFileOpt
       const r = range.ranges[0]!
       void reply.code(206).header('content-range', `bytes ${r.start}-${r.end}/${size}`)
         .header('content-length', String(r.end - r.start + 1)).type(contentType)
-      const body = fh.createReadStream({ start: r.start, end: r.end, highWaterMark: hwm, autoClose: true })
+      const body = new FileBody(fh, [r], hwm)
       fh = undefined
       return body
     }
 
     const layout = multipartLayout(range.ranges, size, contentType, `netboot-${randomBytes(12).toString('hex')}`)
     void reply.code(206).header('content-length', String(layout.length)).type(layout.contentType)
-    const body = new MultipartBody(fh, layout, hwm)
+    const segments: Segment[] = []
+    for (const p of layout.parts) segments.push(Buffer.from(p.head, 'latin1'), p.range)
+    segments.push(Buffer.from(layout.tail, 'latin1'))
+    const body = new FileBody(fh, segments, hwm)
     fh = undefined
     return body
   } finally {
@@ -432,22 +435,89 @@ function emptyBody (): Readable {
   return new Readable({ read () { this.push(null) } })
 }
 
+/** A piece of a response body: literal bytes, or an inclusive byte range of the file. */
+type Segment = Buffer | ByteRange
+
 /**
- * The multipart/byteranges body: reads each range from the open file in chunks
- * of at most `hwm` bytes, on demand. Owns the file handle: closes it at the end
- * or when destroyed (client gone), even before the first read.
+ * A response body made of file ranges and literal bytes (a plain 200, a single
+ * range, or multipart/byteranges), read from the open file on demand. Owns the
+ * file handle: closes it at the end or when destroyed (client gone), even
+ * before the first read.
+ *
+ * `pipe(dest)` (what fastify does with a stream body) does not go through the
+ * Readable machinery: it reads the file into two buffers allocated once per
+ * response and writes them to `dest` in turn, reusing a buffer only after the
+ * write that carried it has completed (its write callback), so at most two
+ * chunks are in flight and nothing is allocated per chunk. A fresh 1 MiB
+ * buffer per chunk (as fs.ReadStream does) made V8 run a full collection every
+ * 50–64 MiB once those buffers were tenured, halving throughput with 8 clients
+ * (docs/bench-chainload.md). Any other consumer (`read()`, `'data'`) gets a
+ * fresh buffer per chunk through `_read`.
  */
-class MultipartBody extends Readable {
-  #part = 0
+class FileBody extends Readable {
+  readonly #segments: readonly Segment[]
+  #seg = 0
   #pos = -1
   #busy = false
+  #pumping = false
+  /** Wakes the pump when a write completes or the body is destroyed. */
+  #wake: (() => void) | undefined
 
-  constructor (private readonly fh: FileHandle, private readonly layout: MultipartLayout, private readonly hwm: number) {
+  constructor (private readonly fh: FileHandle, segments: readonly Segment[], private readonly hwm: number) {
     super({ highWaterMark: hwm })
+    this.#segments = segments
+  }
+
+  override pipe<T extends NodeJS.WritableStream> (dest: T, options?: { end?: boolean }): T {
+    if (this.#pumping || this.#seg !== 0 || this.#pos !== -1 || this.readableFlowing !== null) return super.pipe(dest, options)
+    this.#pumping = true
+    this.#pump(dest, options?.end !== false).then(() => {
+      if (this.destroyed) return
+      // no data went through the Readable buffer: ending it emits 'end' at once (then autoDestroy closes the file)
+      this.push(null)
+      this.resume()
+    }, (err: unknown) => { this.destroy(err as Error) })
+    return dest
+  }
+
+  async #pump (dest: NodeJS.WritableStream, end: boolean): Promise<void> {
+    let largest = 0
+    for (const s of this.#segments) if (!Buffer.isBuffer(s)) largest = Math.max(largest, s.end - s.start + 1)
+    const size = Math.min(this.hwm, largest)
+    const bufs = size === 0 ? [] : [Buffer.allocUnsafeSlow(size), Buffer.allocUnsafeSlow(size)]
+    const inFlight = [false, false]
+    const written = (k: number) => () => {
+      inFlight[k] = false
+      const w = this.#wake
+      this.#wake = undefined
+      w?.()
+    }
+    let k = 0
+    for (const s of this.#segments) {
+      if (this.destroyed) return
+      if (Buffer.isBuffer(s)) {
+        dest.write(s)
+        continue
+      }
+      for (let pos = s.start; pos <= s.end;) {
+        while (inFlight[k] === true && !this.destroyed) await new Promise<void>((resolve) => { this.#wake = resolve })
+        if (this.destroyed) return
+        const buf = bufs[k]!
+        const want = Math.min(size, s.end - pos + 1)
+        const { bytesRead } = await this.fh.read(buf, 0, want, pos)
+        if (this.destroyed) return
+        if (bytesRead === 0) throw new Error('file shrank while being sent')
+        inFlight[k] = true
+        dest.write(bytesRead === size ? buf : buf.subarray(0, bytesRead), written(k))
+        pos += bytesRead
+        k ^= 1
+      }
+    }
+    if (end) dest.end()
   }
 
   override _read (): void {
-    if (this.#busy) return
+    if (this.#busy || this.#pumping) return
     this.#busy = true
     this.#next().then((chunk) => {
       this.#busy = false
@@ -459,31 +529,32 @@ class MultipartBody extends Readable {
   }
 
   async #next (): Promise<Buffer | null> {
-    const part = this.layout.parts[this.#part]
-    if (part === undefined) {
-      if (this.#part === this.layout.parts.length) {
-        this.#part++
-        return Buffer.from(this.layout.tail, 'latin1')
+    for (;;) {
+      const s = this.#segments[this.#seg]
+      if (s === undefined) return null
+      if (Buffer.isBuffer(s)) {
+        this.#seg++
+        return s
       }
-      return null
+      if (this.#pos < 0) this.#pos = s.start
+      if (this.#pos > s.end) {
+        this.#seg++
+        this.#pos = -1
+        continue
+      }
+      const want = Math.min(this.hwm, s.end - this.#pos + 1)
+      const buf = Buffer.allocUnsafe(want)
+      const { bytesRead } = await this.fh.read(buf, 0, want, this.#pos)
+      if (bytesRead === 0) throw new Error('file shrank while being sent')
+      this.#pos += bytesRead
+      return bytesRead === want ? buf : buf.subarray(0, bytesRead)
     }
-    if (this.#pos < 0) {
-      this.#pos = part.range.start
-      return Buffer.from(part.head, 'latin1')
-    }
-    const want = Math.min(this.hwm, part.range.end - this.#pos + 1)
-    const buf = Buffer.allocUnsafe(want)
-    const { bytesRead } = await this.fh.read(buf, 0, want, this.#pos)
-    if (bytesRead === 0) throw new Error('file shrank while being sent')
-    this.#pos += bytesRead
-    if (this.#pos > part.range.end) {
-      this.#part++
-      this.#pos = -1
-    }
-    return bytesRead === want ? buf : buf.subarray(0, bytesRead)
   }
 
   override _destroy (err: Error | null, cb: (err?: Error | null) => void): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
     this.fh.close().then(() => cb(err), () => cb(err))
   }
 }
