@@ -65,6 +65,8 @@ export const catalogue = {
   BLOB_NOT_FOUND: { status: 404, summary: 'No stored file has that digest.' },
   BLOB_DIGEST_MISMATCH: { status: 400, summary: 'The content does not hash to the expected digest; nothing was stored.' },
   BLOB_SOURCE_INVALID: { status: 400, summary: 'The file to add is missing or not a regular file.' },
+  IMAGE_UKI_INVALID: { status: 400, summary: 'A unified kernel image is not a valid PE/COFF file (the message says which header or section is wrong).' },
+  UKI_BUILD_FAILED: { status: 500, summary: 'Building a unified kernel image failed: a missing input or EFI stub, a stub that is not a PE, or objcopy failed.' },
   FILE_NOT_FOUND: { status: 404, summary: 'The file to serve is missing or not a regular file.' },
   FILE_SIZE_MISMATCH: { status: 500, summary: 'The file on disk differs from its recorded size (damaged or replaced).' },
   PRECONDITION_FAILED: { status: 412, summary: 'If-Match or If-Unmodified-Since did not hold.' },
@@ -92,6 +94,7 @@ export const catalogue = {
   ATTEST_PCR_MISMATCH: { status: 403, summary: "The reported PCR values do not match the quote's PCR digest." },
   ATTEST_EVENTLOG_MISMATCH: { status: 403, summary: 'The firmware event log is malformed or does not replay to the quoted PCR values.' },
   ATTEST_POLICY_VIOLATION: { status: 403, summary: 'PCR values differ from the approved values for this node and image.' },
+  ATTEST_UKI_MISMATCH: { status: 403, summary: "The node was served a unified kernel image, but its event log has no PCR 4 EV_EFI_BOOT_SERVICES_APPLICATION event with that image's Authenticode digest (swapped image, or no event log)." },
 
   // node tokens
   TOKEN_REQUIRED: { status: 401, summary: 'A node endpoint needs Authorization: DPoP <token> and a DPoP proof.' },
