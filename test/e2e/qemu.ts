@@ -42,6 +42,13 @@ export interface VmOptions {
   /** Hard limit; the machine is killed (by pid) when it is reached. */
   readonly timeoutMs: number
   readonly name: string
+  /** Guest RAM in MiB (default 512; an initrd carrying node needs 1024 or more). */
+  readonly memoryMiB?: number
+  /**
+   * A TPM 2.0 backed by an swtpm listening on this control socket (swtpm socket
+   * --ctrl type=unixio): tpm-tis on BIOS (SeaBIOS drives TIS), tpm-crb on UEFI.
+   */
+  readonly tpmSocket?: string
 }
 
 export interface VmResult {
@@ -61,11 +68,11 @@ export interface VmResult {
 const running = new Set<ChildProcess>()
 process.once('exit', () => { for (const p of running) p.kill('SIGTERM') })
 
-export function qemuArgs (o: Pick<VmOptions, 'firmware' | 'tap' | 'mac' | 'name'>, varsFile?: string): string[] {
+export function qemuArgs (o: Pick<VmOptions, 'firmware' | 'tap' | 'mac' | 'name' | 'memoryMiB' | 'tpmSocket'>, varsFile?: string): string[] {
   const args = [
     '-name', o.name,
     '-machine', 'q35,accel=tcg',
-    '-m', '512',
+    '-m', String(o.memoryMiB ?? 512),
     '-nographic', '-nodefaults', '-monitor', 'none',
     '-chardev', 'stdio,id=s0', '-serial', 'chardev:s0',
     '-no-reboot',
@@ -78,6 +85,10 @@ export function qemuArgs (o: Pick<VmOptions, 'firmware' | 'tap' | 'mac' | 'name'
   if (o.firmware === 'uefi-pxe') args.push('-device', `virtio-net-pci,netdev=n0,romfile=,mac=${o.mac}`)
   else args.push('-device', `e1000,netdev=n0,mac=${o.mac},romfile=${E1000_ROM}`)
   if (o.firmware === 'bios') args.push('-boot', 'order=n')
+  if (o.tpmSocket !== undefined) {
+    args.push('-chardev', `socket,id=chrtpm,path=${o.tpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm',
+      '-device', `${o.firmware === 'bios' ? 'tpm-tis' : 'tpm-crb'},tpmdev=tpm0`)
+  }
   return args
 }
 
