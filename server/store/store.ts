@@ -134,10 +134,19 @@ export interface Image {
   readonly kernelSha256: string
   readonly initrdSha256: string
   readonly rootfsSha256?: string
+  /** SHA-256 of the unified kernel image (kernel + initrd + command line in one PE) served to UEFI nodes, if any (docs/uki.md). */
+  readonly ukiSha256?: string
+  /** The UKI's Authenticode digests by bank, hex: what UEFI firmware extends into PCR 4 when it starts it. Present with ukiSha256. */
+  readonly ukiAuthenticode?: AuthenticodeDigests
+  /** The Authenticode digests of the kernel in the UKI's .linux section: stubs that start it with LoadImage measure it into PCR 4 too. */
+  readonly ukiLinuxAuthenticode?: AuthenticodeDigests
   /** Kernel parameters the image needs (lowest layer of the command line). */
   readonly params: string
   readonly createdAt: string
 }
+
+/** Authenticode image digests (hex) by hash algorithm (server/images/authenticode.ts). */
+export type AuthenticodeDigests = Readonly<Record<'sha1' | 'sha256' | 'sha384' | 'sha512', string>>
 
 export interface BootConfig {
   readonly scope: 'default' | 'group' | 'node'

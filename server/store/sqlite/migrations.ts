@@ -171,4 +171,14 @@ CREATE TABLE pcr_golden (
     name: 'per-node DHCP option overrides',
     sql: `ALTER TABLE nodes ADD COLUMN dhcp_options TEXT;`,
   },
+  {
+    version: 4,
+    name: 'unified kernel images: an image version may carry a UKI and its PCR 4 (Authenticode) digests',
+    sql: `
+ALTER TABLE images ADD COLUMN uki_sha256 TEXT;
+-- JSON {"uki": {"sha1": hex, "sha256": hex, ...}, "linux": {...}}: the Authenticode
+-- digests of the UKI and of its .linux section, computed on upload (server/images/authenticode.ts).
+ALTER TABLE images ADD COLUMN uki_digests TEXT;
+`,
+  },
 ]

@@ -15,7 +15,7 @@ import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
-  BootConfig, CloudInitRow, DhcpHost, GoldenPcr, Image, IdentityState, TpmIdentity,
+  AuthenticodeDigests, BootConfig, CloudInitRow, DhcpHost, GoldenPcr, Image, IdentityState, TpmIdentity,
   AdminToken, AuditDraft, AuditEntry, AuditQuery, AuditVerdict, ImportResult, NodeFilter, Store, StoredToken,
 } from '../store.js'
 
@@ -87,9 +87,10 @@ export class SqliteStore implements Store {
     return this.readNodes({ names: [name] })[0]
   }
 
+  /** One indexed statement (the node with its addresses and groups), not readNodes' four: boot scripts and attestation ask per request. */
   async findNodeByMac (mac: string): Promise<Node | undefined> {
-    const row = this.stmt('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?').get(mac) as { name: string } | undefined
-    return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
+    const r = this.stmt(`SELECT n.*, ${NODE_PARTS} FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?`).get(mac) as NodeWithPartsRow | undefined
+    return r === undefined ? undefined : nodeFromParts(r)
   }
 
   async findDhcpHost (mac: string): Promise<DhcpHost | undefined> {
@@ -103,8 +104,8 @@ export class SqliteStore implements Store {
   }
 
   async findNodeByIp (ip: string): Promise<Node | undefined> {
-    const row = this.stmt('SELECT n.name FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.ip = ?').get(ip) as { name: string } | undefined
-    return row === undefined ? undefined : this.readNodes({ names: [row.name] })[0]
+    const r = this.stmt(`SELECT n.*, ${NODE_PARTS} FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.ip = ?`).get(ip) as NodeWithPartsRow | undefined
+    return r === undefined ? undefined : nodeFromParts(r)
   }
 
   async createNode (spec: NodeSpec, actor: Actor): Promise<Node> {
@@ -334,9 +335,11 @@ export class SqliteStore implements Store {
       if (this.stmt('SELECT 1 FROM images WHERE name = ? AND version = ?').get(i.name, i.version) !== undefined) {
         throw new NetbootError('IMAGE_EXISTS', `image ${i.name} version ${i.version} already exists`)
       }
-      this.stmt('INSERT INTO images (name, version, kernel_sha256, initrd_sha256, rootfs_sha256, params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(i.name, i.version, i.kernelSha256, i.initrdSha256, i.rootfsSha256 ?? null, i.params, now())
-      this.appendAudit({ actor, action: 'image.add', target: `${i.name}@${i.version}`, detail: { kernel: i.kernelSha256, initrd: i.initrdSha256, rootfs: i.rootfsSha256 ?? null, params: i.params } })
+      if ((i.ukiSha256 === undefined) !== (i.ukiAuthenticode === undefined)) throw new NetbootError('IMAGE_UKI_INVALID', `image ${i.name}: a UKI needs both its sha256 and its Authenticode digests`)
+      const ukiDigests = i.ukiAuthenticode === undefined ? null : JSON.stringify({ uki: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}) })
+      this.stmt('INSERT INTO images (name, version, kernel_sha256, initrd_sha256, rootfs_sha256, params, created_at, uki_sha256, uki_digests) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(i.name, i.version, i.kernelSha256, i.initrdSha256, i.rootfsSha256 ?? null, i.params, now(), i.ukiSha256 ?? null, ukiDigests)
+      this.appendAudit({ actor, action: 'image.add', target: `${i.name}@${i.version}`, detail: { kernel: i.kernelSha256, initrd: i.initrdSha256, rootfs: i.rootfsSha256 ?? null, params: i.params, ...(i.ukiSha256 !== undefined ? { uki: i.ukiSha256, ukiAuthenticodeSha256: i.ukiAuthenticode?.sha256 } : {}) } })
     })()
     return (await this.getImage(i.name, i.version))!
   }
@@ -731,23 +734,40 @@ export class SqliteStore implements Store {
     }
     const addrMap = byNode(addrs)
     const linkMap = byNode(links)
-    return rows.map((r) => {
-      const a = addrMap.get(r.id) ?? []
-      const bmc = a.find((x) => x.kind === 'bmc')
-      return {
-        name: r.name,
-        ...(r.xname !== null ? { xname: r.xname } : {}),
-        ...(r.nid !== null ? { nid: r.nid } : {}),
-        groups: (linkMap.get(r.id) ?? []).map((l) => l.group_name),
-        interfaces: a.filter((x) => x.kind === 'nic').map(toInterface),
-        ...(bmc?.mac != null ? { bmcMac: bmc.mac } : {}),
-        ...(bmc?.ip != null ? { bmcIp: bmc.ip } : {}),
-        ...(r.dhcp_options !== null ? { dhcp: JSON.parse(r.dhcp_options) as DhcpOverrides } : {}),
-        createdAt: r.created_at,
-        updatedAt: r.updated_at,
-      }
-    })
+    return rows.map((r) => toNode(r, addrMap.get(r.id) ?? [], (linkMap.get(r.id) ?? []).map((l) => l.group_name)))
   }
+}
+
+/** A node row with its addresses (kind DESC, position) and groups (position), as readNodes orders them. */
+function toNode (r: NodeRow, a: readonly Pick<AddressRow, 'kind' | 'mac' | 'ip' | 'network'>[], groups: string[]): Node {
+  const bmc = a.find((x) => x.kind === 'bmc')
+  return {
+    name: r.name,
+    ...(r.xname !== null ? { xname: r.xname } : {}),
+    ...(r.nid !== null ? { nid: r.nid } : {}),
+    groups,
+    interfaces: a.filter((x) => x.kind === 'nic').map(toInterface),
+    ...(bmc?.mac != null ? { bmcMac: bmc.mac } : {}),
+    ...(bmc?.ip != null ? { bmcIp: bmc.ip } : {}),
+    ...(r.dhcp_options !== null ? { dhcp: JSON.parse(r.dhcp_options) as DhcpOverrides } : {}),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  }
+}
+
+/**
+ * Columns that give one node (aliased `n`) its addresses and groups in the same
+ * statement, in readNodes' order (aggregate ORDER BY: SQLite ≥ 3.44).
+ */
+const NODE_PARTS = `(SELECT json_group_array(json_array(x.kind, x.mac, x.ip, x.network) ORDER BY x.kind DESC, x.position) FROM addresses x WHERE x.node_id = n.id) AS addrs_json,
+  (SELECT json_group_array(g.group_name ORDER BY g.position) FROM node_groups g WHERE g.node_id = n.id) AS groups_json`
+
+interface NodeWithPartsRow extends NodeRow { addrs_json: string; groups_json: string }
+
+function nodeFromParts (r: NodeWithPartsRow): Node {
+  const addrs = (JSON.parse(r.addrs_json) as [AddressRow['kind'], string | null, string | null, string | null][])
+    .map(([kind, mac, ip, network]) => ({ kind, mac, ip, network }))
+  return toNode(r, addrs, JSON.parse(r.groups_json) as string[])
 }
 
 function migrate (db: Db): void {
@@ -765,10 +785,15 @@ function migrate (db: Db): void {
   }
 }
 
-interface ImageRow { name: string; version: string; kernel_sha256: string; initrd_sha256: string; rootfs_sha256: string | null; params: string; created_at: string }
+interface ImageRow { name: string; version: string; kernel_sha256: string; initrd_sha256: string; rootfs_sha256: string | null; params: string; created_at: string; uki_sha256: string | null; uki_digests: string | null }
 
 function toImage (r: ImageRow): Image {
-  return { name: r.name, version: r.version, kernelSha256: r.kernel_sha256, initrdSha256: r.initrd_sha256, ...(r.rootfs_sha256 !== null ? { rootfsSha256: r.rootfs_sha256 } : {}), params: r.params, createdAt: r.created_at }
+  const uki = r.uki_sha256 !== null && r.uki_digests !== null ? JSON.parse(r.uki_digests) as { uki: AuthenticodeDigests; linux?: AuthenticodeDigests } : undefined
+  return {
+    name: r.name, version: r.version, kernelSha256: r.kernel_sha256, initrdSha256: r.initrd_sha256, ...(r.rootfs_sha256 !== null ? { rootfsSha256: r.rootfs_sha256 } : {}),
+    ...(uki !== undefined ? { ukiSha256: r.uki_sha256!, ukiAuthenticode: uki.uki, ...(uki.linux !== undefined ? { ukiLinuxAuthenticode: uki.linux } : {}) } : {}),
+    params: r.params, createdAt: r.created_at,
+  }
 }
 
 interface BootRow { scope: BootConfig['scope']; target: string; image: string | null; params: string; updated_at: string }
@@ -834,7 +859,7 @@ function toGroup (r: GroupRowWithCount): Group {
   return { name: r.name, description: r.description, members: r.members, createdAt: r.created_at }
 }
 
-function toInterface (a: AddressRow): NodeInterface {
+function toInterface (a: Pick<AddressRow, 'mac' | 'ip' | 'network'>): NodeInterface {
   return { mac: a.mac!, ...(a.ip !== null ? { ip: a.ip } : {}), ...(a.network !== null ? { network: a.network } : {}) }
 }
 
