@@ -5,6 +5,9 @@
 {{! for an admin. Any failure ends in a reboot, never an iPXE shell.                }}
 # netboot: discovery boot for {{mac}}, image {{image}}
 echo netboot: {{mac}} is not enrolled; booting discovery image {{image}}
+{{#uki}}
+iseq ${platform} efi && goto boot_uki ||
+{{/uki}}
 
 set kernel-tries:int32 0
 :retry_kernel
@@ -26,6 +29,19 @@ initrd --name {{name}} {{url}} || goto retry_initrd{{index}}
 
 echo netboot: starting the discovery kernel
 boot || goto failed
+{{#uki}}
+
+:boot_uki
+set uki-tries:int32 0
+:retry_uki
+iseq ${uki-tries} {{attempts}} && goto failed ||
+iseq ${uki-tries} 0 || echo netboot: unified kernel image download failed (try ${uki-tries} of {{attempts}}), retrying in {{retryDelay}} s
+iseq ${uki-tries} 0 || sleep {{retryDelay}}
+inc uki-tries
+kernel --name {{ukiName}} {{ukiUrl}} {{ukiArgs}} || goto retry_uki
+echo netboot: starting the unified kernel image
+boot || goto failed
+{{/uki}}
 
 :failed
 echo netboot: {{mac}} could not boot discovery image {{image}}; rebooting in {{rebootDelay}} s

@@ -55,6 +55,12 @@ export interface KernelBoot {
   readonly initrds: readonly BootFile[]
   /** Composed kernel command line (cmdline.ts composeCmdline), without `initrd=`. */
   readonly cmdline: string
+  /**
+   * URL of the image's unified kernel image, if it has one: iPXE on UEFI boots it
+   * with `cmdline` (no initrd= arguments: the initrd is inside), iPXE on BIOS boots
+   * kernel + initrds (docs/uki.md).
+   */
+  readonly uki?: string
 }
 
 export interface BootScriptInput extends KernelBoot {
@@ -90,6 +96,8 @@ export interface AutoexecScriptInput {
 }
 
 const KERNEL_IMAGE_NAME = 'vmlinuz'
+/** iPXE image name of the UKI; iPXE puts it first in the command line it passes (efi_image_cmdline). */
+const UKI_IMAGE_NAME = 'uki.efi'
 const MAX_INITRDS = 8
 const DEFAULT_REBOOT_DELAY = 30
 const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/
@@ -182,7 +190,10 @@ function kernelFields (input: KernelBoot): TemplateContext {
   const args = [...input.initrds.map((f) => `initrd=${f.name}`), ...(input.cmdline === '' ? [] : [input.cmdline])].join(' ')
   if (args.length > MAX_CMDLINE_BYTES) throw new NetbootError('BOOT_VALUE_INVALID', `kernel command line is ${args.length} bytes; the kernel keeps at most ${MAX_CMDLINE_BYTES}`, [{ where: 'cmdline', message: 'too long' }])
   ipxeCmdline(input.cmdline, 'cmdline')
-  return { kernelUrl: ipxeUrl(input.kernel, 'kernel'), kernelArgs: ipxeCmdline(args, 'cmdline'), initrds }
+  const uki: TemplateContext[] = input.uki === undefined
+    ? []
+    : [{ ukiName: ipxeName(UKI_IMAGE_NAME, 'uki'), ukiUrl: ipxeUrl(input.uki, 'uki'), ukiArgs: ipxeCmdline(input.cmdline, 'cmdline') }]
+  return { kernelUrl: ipxeUrl(input.kernel, 'kernel'), kernelArgs: ipxeCmdline(args, 'cmdline'), initrds, uki }
 }
 
 function retryFields (p: RetryPolicy, seed: string): TemplateContext {
@@ -304,8 +315,8 @@ const NEUTRAL = {
 } as const
 
 const SAMPLE = {
-  boot: { node: 'n', image: 'i', kernel: 'http://s/k', initrds: [{ url: 'http://s/i', name: 'initrd.img' }], cmdline: 'ro' },
-  discover: { mac: '00:00:00:00:00:00', image: 'i', kernel: 'http://s/k', initrds: [{ url: 'http://s/i', name: 'initrd.img' }], cmdline: 'ro' },
+  boot: { node: 'n', image: 'i', kernel: 'http://s/k', initrds: [{ url: 'http://s/i', name: 'initrd.img' }], cmdline: 'ro', uki: 'http://s/u' },
+  discover: { mac: '00:00:00:00:00:00', image: 'i', kernel: 'http://s/k', initrds: [{ url: 'http://s/i', name: 'initrd.img' }], cmdline: 'ro', uki: 'http://s/u' },
   reboot: { reason: 'r' },
   autoexec: { scriptUrl: 'http://s/boot/{mac}.ipxe' },
 } as const

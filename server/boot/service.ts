@@ -21,6 +21,8 @@ export interface BootPlan {
   readonly kernelUrl: string
   readonly initrdUrl: string
   readonly rootfsUrl?: string
+  /** The image's unified kernel image, which iPXE on UEFI boots instead of kernel + initrd (docs/uki.md). */
+  readonly ukiUrl?: string
   readonly cmdline: string
 }
 
@@ -85,7 +87,8 @@ export class BootService {
         const p = await this.plan(node)
         const script = this.scripts.boot({
           node: node.name, image: `${p.image.name}@${p.image.version}`, kernel: p.kernelUrl,
-          initrds: [{ url: p.initrdUrl, name: 'initrd.img' }], cmdline: p.cmdline, ...(this.cfg.retry !== undefined ? { retry: this.cfg.retry } : {}),
+          initrds: [{ url: p.initrdUrl, name: 'initrd.img' }], cmdline: p.cmdline, ...(p.ukiUrl !== undefined ? { uki: p.ukiUrl } : {}),
+          ...(this.cfg.retry !== undefined ? { retry: this.cfg.retry } : {}),
         })
         return { script, node: node.name, kind: 'boot' }
       } catch (e) {
@@ -104,6 +107,7 @@ export class BootService {
       const p = this.compose(image, [{ scope: `image:${image.name}`, params: image.params }], { mode: 'discover' })
       const script = this.scripts.discover({
         mac, image: `${image.name}@${image.version}`, kernel: p.kernelUrl, initrds: [{ url: p.initrdUrl, name: 'initrd.img' }], cmdline: p.cmdline,
+        ...(p.ukiUrl !== undefined ? { uki: p.ukiUrl } : {}),
         ...(this.cfg.retry !== undefined ? { retry: this.cfg.retry } : {}),
       })
       return { script, kind: 'discover' }
@@ -145,6 +149,7 @@ export class BootService {
       kernelUrl: this.imageUrl(image.kernelSha256, 'vmlinuz'),
       initrdUrl: this.imageUrl(image.initrdSha256, 'initrd.img'),
       ...(image.rootfsSha256 !== undefined ? { rootfsUrl: this.imageUrl(image.rootfsSha256, 'rootfs.squashfs') } : {}),
+      ...(image.ukiSha256 !== undefined ? { ukiUrl: this.imageUrl(image.ukiSha256, 'uki.efi') } : {}),
       cmdline: c.cmdline,
     }
   }
