@@ -18,7 +18,7 @@ import type { JWK } from 'jose'
 import type { Logger } from 'pino'
 import { NetbootError, type ErrorCode } from '../errors.js'
 import type { Actor, Node } from '../inventory/model.js'
-import type { AuditDraft, EnrollmentPolicy, Store, TpmIdentity } from '../store/store.js'
+import type { AuditDraft, AuthenticodeDigests, EnrollmentPolicy, Store, TpmIdentity } from '../store/store.js'
 import { NodeTokens } from '../tokens/node-token.js'
 import {
   TPM_ALG, algName, checkAkAttributes, computeName, decodeTpm2bPublic, makeCredential, pcrBanks, publicKeyObject, verifyQuoteAsync, type TpmtPublic,
@@ -27,6 +27,22 @@ import { parseEventLog, replay } from './eventlog/index.js'
 import { verifyEkCert } from './ekcert.js'
 import { evaluatePcrPolicy, type PcrPolicyMode } from './pcr-policy.js'
 import type { AttestFinishRequest, AttestStartRequest } from './wire.js'
+import { BOOT_APPLICATION_PCR, checkUkiMeasurement } from './uki-rule.js'
+
+/** The unified kernel image the node's image serves to UEFI nodes (docs/uki.md). */
+export interface PlannedUki {
+  readonly sha256: string
+  readonly authenticode: AuthenticodeDigests
+  readonly linux?: AuthenticodeDigests
+}
+
+/** What the server plans for a node: its root image (the agent trusts these, never its command line) and its UKI. */
+export interface PlannedBoot {
+  readonly rootfsUrl?: string
+  readonly rootfsSha256?: string
+  readonly imageRef?: string
+  readonly uki?: PlannedUki
+}
 
 export interface AttestationConfig {
   readonly enrollment: EnrollmentPolicy
@@ -69,6 +85,7 @@ interface Session {
   readonly secret: Buffer
   readonly nonce: Buffer
   readonly image?: string
+  readonly uki?: PlannedUki
   readonly peer: string
   readonly expiresAt: number
 }
@@ -88,7 +105,7 @@ export class AttestationService {
     private readonly tokens: NodeTokens,
     private readonly log: Logger,
     /** Where the node's root image is and its digest: the agent trusts these, never its command line. */
-    private readonly rootfs?: (node: Node) => Promise<{ rootfsUrl?: string; rootfsSha256?: string; imageRef?: string }>,
+    private readonly rootfs?: (node: Node) => Promise<PlannedBoot>,
   ) {}
 
   async start (req: AttestStartRequest, peer: string, now = Date.now()): Promise<Challenge> {
@@ -145,7 +162,7 @@ export class AttestationService {
     const nonce = randomBytes(32)
     this.sessions.set(session, {
       node, identity, ak: ak.value, akRaw: req.akPublic, akName: akName.value, secret, nonce, peer,
-      ...(image !== undefined ? { image } : {}), expiresAt: now + this.cfg.sessionTtlMs,
+      ...(image !== undefined ? { image } : {}), ...(planned?.uki !== undefined ? { uki: planned.uki } : {}), expiresAt: now + this.cfg.sessionTtlMs,
     })
     return { session, credentialBlob: cred.value.credentialBlob, encryptedSecret: cred.value.secret, nonce, pcrs: this.cfg.pcrs, bank: this.cfg.bank }
   }
@@ -201,6 +218,12 @@ export class AttestationService {
       evidence.events = log.events
     }
 
+    if (s.uki !== undefined) {
+      const uki = this.checkUki(s.uki, req.eventLog, logDigest !== undefined, bankAlg)
+      evidence.uki = uki.evidence
+      if (!uki.ok) return await deny('ATTEST_UKI_MISMATCH', uki.why, { uki: uki.evidence })
+    }
+
     const golden = await this.store.goldenPcrsFor({ node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) }, this.cfg.bank)
     const policy = evaluatePcrPolicy(this.cfg.pcrPolicy, this.cfg.bank, quoted, golden, { node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) })
     if (!policy.ok) return await deny('ATTEST_POLICY_VIOLATION', policy.reason, { mismatched: policy.mismatched })
@@ -243,6 +266,24 @@ export class AttestationService {
     if (this.replayed.size >= REPLAYED_LOGS) this.replayed.delete(this.replayed.keys().next().value!)
     this.replayed.set(digest, entry)
     return { ok: true, ...entry }
+  }
+
+  /**
+   * The PCR 4 rule (uki-rule.ts) for a node whose image has a UKI. Needs PCR 4 among
+   * the quoted PCRs (else the log's PCR 4 events are unproven) and an event log: a
+   * node that sends none cannot show what it booted, so it is refused. Runs after
+   * replayLog has proven the log against the quote.
+   */
+  private checkUki (uki: PlannedUki, eventLog: Buffer, hasLog: boolean, bankAlg: number): { ok: true; evidence: Record<string, unknown> } | { ok: false; why: string; evidence: Record<string, unknown> } {
+    const expected = uki.authenticode[this.cfg.bank]
+    const base = { sha256: uki.sha256, bank: this.cfg.bank, expected }
+    if (!this.cfg.pcrs.includes(BOOT_APPLICATION_PCR)) return { ok: false, why: `the node's image has a UKI, but PCR ${BOOT_APPLICATION_PCR} is not among attestation.pcrs, so what it booted cannot be checked`, evidence: { ...base, actual: [] } }
+    if (!hasLog) return { ok: false, why: "the node's image has a UKI, but the node sent no event log: it cannot show that its firmware started the UKI (docs/uki.md)", evidence: { ...base, actual: [] } }
+    const parsed = parseEventLog(eventLog)
+    if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}`, evidence: { ...base, actual: [] } }
+    const linux = uki.linux?.[this.cfg.bank]
+    const v = checkUkiMeasurement(parsed.value.events, bankAlg, { uki: Buffer.from(expected, 'hex'), ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}) })
+    return v.ok ? { ok: true, evidence: { ...base, basis: v.basis } } : { ok: false, why: v.why, evidence: { ...base, actual: v.actual } }
   }
 
   /** Applies the enrollment policy to a known node's first TPM. */

@@ -29,7 +29,12 @@ export async function setupAttestation (loaded: LoadedConfig, store: Store, log:
     maxSessions: 50_000,
   }, store, tokens, log.child({ component: 'attest' }), boot === undefined ? undefined : async (node) => {
     const p = await boot.plan(node)
-    return { ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(p.image.rootfsSha256 !== undefined ? { rootfsSha256: p.image.rootfsSha256 } : {}), imageRef: p.imageRef }
+    const i = p.image
+    return {
+      ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(i.rootfsSha256 !== undefined ? { rootfsSha256: i.rootfsSha256 } : {}), imageRef: p.imageRef,
+      ...(i.ukiSha256 !== undefined && i.ukiAuthenticode !== undefined
+        ? { uki: { sha256: i.ukiSha256, authenticode: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}) } } : {}),
+    }
   })
   log.info({ component: 'attest', enrollment: a.enrollment, cas: anchors.length, pcrs: a.pcrs, policy: a.pcr_policy, kid: keys.current.kid }, 'attest: ready')
   return { service, keys, tokens }

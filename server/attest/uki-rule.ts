@@ -1,0 +1,74 @@
+/**
+ * The PCR 4 rule for unified kernel images (docs/uki.md): a node whose image has a
+ * UKI and whose firmware is UEFI must show, in the replayed event log, that the last
+ * thing its firmware started was that UKI.
+ *
+ * Facts it rests on:
+ * - UEFI firmware measures every EFI application it starts into PCR 4 as
+ *   EV_EFI_BOOT_SERVICES_APPLICATION whose digest is the image's Authenticode hash
+ *   (TCG PC Client Platform Firmware Profile (PFP) §3.3.4.4 and §10.4.4).
+ * - Before it calls the first boot option, UEFI firmware measures into PCR 4 the
+ *   EV_EFI_ACTION string "Calling EFI Application from Boot Option" (PFP §3.3.4.4,
+ *   §10.4.4 "EV_EFI_ACTION event strings"), whose digest is the hash of that string.
+ *   BIOS firmware never does. Only digests are bound by the PCR (an event's type and
+ *   data are not), so the rule tells UEFI from BIOS by that digest, never by the
+ *   event types a log claims: a log that replays to the quoted PCR 4 cannot lose it.
+ * - systemd-stub 252 starts the kernel in its .linux section through the EFI
+ *   handover entry point, with no LoadImage, so nothing follows the UKI in PCR 4.
+ *   Later stubs start it with LoadImage, which adds one event with the kernel's own
+ *   Authenticode hash: that one event is allowed after the UKI.
+ *
+ * Pure: replayed events in, a verdict out. The caller has already checked that the
+ * log replays to the quoted PCR 4.
+ */
+import { createHash } from 'node:crypto'
+import type { TcgEvent } from './eventlog/index.js'
+import { EV } from './eventlog/types.js'
+import { algName, hashInfo } from './tpm/alg.js'
+
+export const UEFI_BOOT_OPTION_ACTION = 'Calling EFI Application from Boot Option'
+/** The PCR UEFI firmware measures boot applications into (PFP §3.3.4.4). */
+export const BOOT_APPLICATION_PCR = 4
+
+export interface UkiExpectation {
+  /** The served UKI's Authenticode digest in the quoted bank. */
+  readonly uki: Buffer
+  /** The Authenticode digest of the kernel in its .linux section, same bank. */
+  readonly linux?: Buffer
+}
+
+export type UkiVerdict =
+  | { readonly ok: true; readonly basis: 'uki-measured' | 'not-uefi' }
+  | { readonly ok: false; readonly why: string; readonly expected: string; readonly actual: readonly string[] }
+
+/**
+ * Judges the PCR 4 events of a replayed log in bank `bankAlg` (TPM_ALG_ID).
+ *   not-uefi      PCR 4 never received the UEFI boot-option action: BIOS firmware.
+ *   uki-measured  PCR 4 has an EV_EFI_BOOT_SERVICES_APPLICATION with the UKI's digest,
+ *                 and nothing after it but, at most, the UKI's own kernel.
+ * Otherwise a refusal naming the expected digest and the boot applications PCR 4 shows.
+ */
+export function checkUkiMeasurement (events: readonly TcgEvent[], bankAlg: number, expect: UkiExpectation): UkiVerdict {
+  const info = hashInfo(bankAlg)
+  if (info === undefined) throw new Error(`checkUkiMeasurement: ${algName(bankAlg)} is not a hash node:crypto computes`)
+  const pcr4 = events.filter((e) => e.pcr === BOOT_APPLICATION_PCR && e.type !== EV.NO_ACTION)
+  const digest = (e: TcgEvent): Buffer | undefined => e.digests.get(bankAlg)
+  const action = createHash(info.name).update(UEFI_BOOT_OPTION_ACTION, 'latin1').digest()
+  const expected = expect.uki.toString('hex')
+  const apps = pcr4.filter((e) => e.type === EV.EFI_BOOT_SERVICES_APPLICATION).map((e) => digest(e)?.toString('hex') ?? '-')
+  if (!pcr4.some((e) => digest(e)?.equals(action) === true)) return { ok: true, basis: 'not-uefi' }
+
+  let at = -1
+  for (let i = pcr4.length - 1; i >= 0; i--) {
+    const e = pcr4[i]!
+    if (e.type === EV.EFI_BOOT_SERVICES_APPLICATION && digest(e)?.equals(expect.uki) === true) { at = i; break }
+  }
+  if (at < 0) return { ok: false, why: `PCR 4 has no ${algName(bankAlg)} EV_EFI_BOOT_SERVICES_APPLICATION event with the served UKI's Authenticode digest ${expected}: the firmware started something else`, expected, actual: apps }
+  const after = pcr4.slice(at + 1)
+  const allowed = after.length === 0 || (after.length === 1 && expect.linux !== undefined && digest(after[0]!)?.equals(expect.linux) === true)
+  if (!allowed) {
+    const next = after.map((e) => digest(e)?.toString('hex') ?? '-')
+    return { ok: false, why: `PCR 4 was extended ${after.length} more time(s) after the UKI (${next.join(', ')}): something else ran after it`, expected, actual: apps }
+  }
+  return { ok: true, basis: 'uki-measured' }
+}
