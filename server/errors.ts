@@ -62,6 +62,8 @@ export const catalogue = {
   IMAGE_EXISTS: { status: 409, summary: 'An image with that name and version already exists.' },
   IMAGE_IN_USE: { status: 409, summary: 'A boot configuration uses the image; point it elsewhere first.' },
   IMAGE_DIGEST_INVALID: { status: 400, summary: 'A digest is not 64 lower-case hex digits.' },
+  IMAGE_BUILD_INPUT: { status: 400, summary: 'netboot image build cannot use its input: the root, its kernel or modules, or an option (the message names the path).' },
+  IMAGE_BUILD_FAILED: { status: 500, summary: 'A tool netboot image build runs (tar, mksquashfs, dracut) failed; the details carry its last lines.' },
   BLOB_NOT_FOUND: { status: 404, summary: 'No stored file has that digest.' },
   BLOB_DIGEST_MISMATCH: { status: 400, summary: 'The content does not hash to the expected digest; nothing was stored.' },
   BLOB_SOURCE_INVALID: { status: 400, summary: 'The file to add is missing or not a regular file.' },

@@ -5,9 +5,7 @@
  * open the database directly on the server host (to bootstrap the first token, or
  * to audit a stopped server).
  */
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs'
-import { createHash } from 'node:crypto'
-import { Readable } from 'node:stream'
+import { existsSync, readFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { Command, CommanderError, Option } from 'commander'
 import { stringify as stringifyYaml } from 'yaml'
@@ -24,6 +22,8 @@ import { createAdminToken } from '../http/admin/tokens.js'
 import { version } from '../version.js'
 import { ApiClient } from './client.js'
 import { table } from './table.js'
+import { uploadFile } from './upload.js'
+import { registerImageBuild } from './image-build.js'
 
 interface GlobalOpts { config?: string; url?: string; token?: string; json?: boolean }
 
@@ -442,19 +442,23 @@ image.command('add')
   .description('upload kernel, initrd and rootfs (each once, by content) and register them as an image version')
   .argument('<name>')
   .requiredOption('--kernel <file>').requiredOption('--initrd <file>').option('--rootfs <file>', 'squashfs root image')
+  .option('--uki <file>', 'unified kernel image (kernel + initrd in one PE, `netboot initrd build --uki`) that UEFI nodes boot instead; its PCR 4 digest is checked at attestation')
   .option('--image-version <v>', 'version label (default: a UTC timestamp)')
   .option('--params <text>', 'kernel parameters the image needs', '')
-  .action(async (name: string, o: { kernel: string; initrd: string; rootfs?: string; imageVersion?: string; params: string }) => {
+  .action(async (name: string, o: { kernel: string; initrd: string; rootfs?: string; uki?: string; imageVersion?: string; params: string }) => {
     const c = api()
     const upload = async (what: string, file: string): Promise<string> => await uploadFile(c, what, file)
     const kernelSha256 = await upload('kernel', o.kernel)
     const initrdSha256 = await upload('initrd', o.initrd)
     const rootfsSha256 = o.rootfs !== undefined ? await upload('rootfs', o.rootfs) : undefined
+    const ukiSha256 = o.uki !== undefined ? await upload('uki', o.uki) : undefined
     const i = await c.request<Image>('POST', '/api/v1/images', {
-      name, kernelSha256, initrdSha256, params: o.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(o.imageVersion !== undefined ? { version: o.imageVersion } : {}),
+      name, kernelSha256, initrdSha256, params: o.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(ukiSha256 !== undefined ? { ukiSha256 } : {}),
+      ...(o.imageVersion !== undefined ? { version: o.imageVersion } : {}),
     })
     out(i, () => imageRows([i]))
   })
+registerImageBuild(image, { api, out, imageRows })
 image.command('list').description('images and their versions').action(async () => {
   const r = await api().request<{ images: Image[] }>('GET', '/api/v1/images')
   out(r.images, () => imageRows(r.images))
@@ -462,7 +466,9 @@ image.command('list').description('images and their versions').action(async () =
 image.command('show').argument('<name>').description('the versions of an image, with full digests').action(async (name: string) => {
   const r = await api().request<{ images: Image[] }>('GET', `/api/v1/images/${enc(name)}`)
   out(r.images, () => r.images.map((i) => [`${i.name} ${i.version} (${i.createdAt})`, `  kernel  sha256:${i.kernelSha256}`, `  initrd  sha256:${i.initrdSha256}`,
-    `  rootfs  ${i.rootfsSha256 !== undefined ? `sha256:${i.rootfsSha256}` : '-'}`, `  params  ${i.params || '-'}`].join('\n')).join('\n'))
+    `  rootfs  ${i.rootfsSha256 !== undefined ? `sha256:${i.rootfsSha256}` : '-'}`,
+    ...(i.ukiSha256 !== undefined ? [`  uki     sha256:${i.ukiSha256}`, `          PCR 4 (Authenticode) sha256:${i.ukiAuthenticode?.sha256 ?? '-'} sha1:${i.ukiAuthenticode?.sha1 ?? '-'}`] : ['  uki     -']),
+    `  params  ${i.params || '-'}`].join('\n')).join('\n'))
 })
 image.command('rm').argument('<name>').option('--image-version <v>', 'only this version').description('remove an image; refused while a boot configuration uses it')
   .action(async (name: string, o: { imageVersion?: string }) => {
@@ -517,29 +523,6 @@ bootCmd.command('show').argument('<node>').description('the exact iPXE script, i
   const r = await api().request<{ image: string; imageRef: string; cmdline: string; script: string }>('GET', `/api/v1/nodes/${enc(name)}/boot`)
   out(r, () => r.script)
 })
-
-/** Hashes a file, uploads it unless the server has it, with progress on a terminal. */
-async function uploadFile (c: ApiClient, what: string, file: string): Promise<string> {
-  const size = statSync(file).size
-  const progress = (verb: string, done: number): void => {
-    if (process.stderr.isTTY) process.stderr.write(`\r${verb} ${what} ${file}: ${size === 0 ? 100 : Math.floor(done * 100 / size)}%   `)
-  }
-  const hash = createHash('sha256')
-  let done = 0
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
-    hash.update(chunk as Buffer)
-    done += (chunk as Buffer).length
-    progress('hashing', done)
-  }
-  const digest = hash.digest('hex')
-  if (!(await c.exists(`/api/v1/blobs/${digest}`))) {
-    let sent = 0
-    const body = Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 }).on('data', (ch) => { sent += ch.length; progress('uploading', sent) }))
-    await c.request('PUT', `/api/v1/blobs/${digest}`, body, 'application/octet-stream')
-  }
-  if (process.stderr.isTTY) process.stderr.write(`\r${what} ${file}: sha256:${digest}\n`)
-  return digest
-}
 
 // ---- run ------------------------------------------------------------------
 
