@@ -171,6 +171,30 @@ export function checkUki (bytes: Uint8Array, layout: readonly UkiSection[]): str
   return undefined
 }
 
+/** Largest UKI the server measures on upload (it is read whole). */
+export const MAX_UKI_BYTES = 512 * 1024 * 1024
+
+export interface UkiMeasurements {
+  /** Authenticode digests (hex) of the whole UKI: its PCR 4 event on UEFI. */
+  readonly authenticode: Readonly<Record<AuthenticodeAlg, string>>
+  /** Authenticode digests (hex) of the kernel in .linux, when it is a PE itself (stubs that LoadImage it measure it too). */
+  readonly linux?: Readonly<Record<AuthenticodeAlg, string>>
+}
+
+/**
+ * What the firmware will measure when it starts this UKI: pure. Throws
+ * IMAGE_UKI_INVALID when the bytes are not a PE image or have no .linux section.
+ */
+export function measureUki (bytes: Uint8Array): UkiMeasurements {
+  const whole = authenticodeDigests(bytes)
+  if (!whole.ok) throw new NetbootError('IMAGE_UKI_INVALID', `not a PE image: ${whole.error.message}`)
+  const linux = peSectionBytes(bytes, '.linux')
+  if (linux === undefined || linux.length === 0) throw new NetbootError('IMAGE_UKI_INVALID', 'the PE image has no .linux section: not a unified kernel image')
+  const inner = authenticodeDigests(linux)
+  const hex = (r: Record<AuthenticodeAlg, Buffer>): Record<AuthenticodeAlg, string> => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v.toString('hex')])) as Record<AuthenticodeAlg, string>
+  return { authenticode: hex(whole.value), ...(inner.ok ? { linux: hex(inner.value) } : {}) }
+}
+
 /** One section's raw bytes (VirtualSize of them: SizeOfRawData is padded to FileAlignment). */
 export function peSectionBytes (bytes: Uint8Array, name: string): Buffer | undefined {
   const pe = parsePe(bytes)

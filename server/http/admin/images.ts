@@ -10,14 +10,18 @@ import { NetbootError } from '../../errors.js'
 import { checkParams } from '../../boot/cmdline.js'
 import type { BootService } from '../../boot/service.js'
 import type { BlobStore } from '../../images/blobs.js'
+import { MAX_UKI_BYTES, measureUki } from '../../images/uki.js'
+import { readFile } from 'node:fs/promises'
 import { canonName } from '../../inventory/normalize.js'
 import type { Store } from '../../store/store.js'
 import { ErrorBody } from './schemas.js'
 
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody }
 const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' })
+const Authenticode = Type.Object({ sha1: Type.String(), sha256: Type.String(), sha384: Type.String(), sha512: Type.String() })
 const ImageBody = Type.Object({
   name: Type.String(), version: Type.String(), kernelSha256: Type.String(), initrdSha256: Type.String(), rootfsSha256: Type.Optional(Type.String()),
+  ukiSha256: Type.Optional(Type.String()), ukiAuthenticode: Type.Optional(Authenticode), ukiLinuxAuthenticode: Type.Optional(Authenticode),
   params: Type.String(), createdAt: Type.String(),
 })
 const BootBody = Type.Object({ scope: Type.String(), target: Type.String(), image: Type.Optional(Type.String()), params: Type.String(), updatedAt: Type.String() })
@@ -73,19 +77,36 @@ export function imageRoutes (store: Store, blobs: BlobStore, boot: BootService):
           name: Type.String({ minLength: 1, maxLength: 63 }),
           version: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9._+-]+$' })),
           kernelSha256: Digest, initrdSha256: Digest, rootfsSha256: Type.Optional(Digest),
+          /** A unified kernel image served to UEFI nodes (docs/uki.md); its PCR 4 digests are computed here. */
+          ukiSha256: Type.Optional(Digest),
           params: Type.String({ maxLength: 2000, default: '' }),
         }, { additionalProperties: false }),
         response: { 201: ImageBody, ...errors },
       },
     }, async (req, reply) => {
       const b = req.body
-      for (const [what, d] of [['kernel', b.kernelSha256], ['initrd', b.initrdSha256], ['rootfs', b.rootfsSha256]] as const) {
+      for (const [what, d] of [['kernel', b.kernelSha256], ['initrd', b.initrdSha256], ['rootfs', b.rootfsSha256], ['UKI', b.ukiSha256]] as const) {
         if (d !== undefined && !(await blobs.has(d))) throw new NetbootError('BLOB_NOT_FOUND', `the ${what} ${d} has not been uploaded`)
+      }
+      let uki: ReturnType<typeof measureUki> | undefined
+      if (b.ukiSha256 !== undefined) {
+        const st = await blobs.stat(b.ukiSha256)
+        if (st !== undefined && st.size > MAX_UKI_BYTES) throw new NetbootError('IMAGE_UKI_INVALID', `the UKI ${b.ukiSha256} is ${st.size} bytes; at most ${MAX_UKI_BYTES} are measured`)
+        try {
+          uki = measureUki(await readFile(blobs.path(b.ukiSha256)))
+        } catch (e) {
+          if (e instanceof NetbootError) throw new NetbootError(e.code, `the UKI ${b.ukiSha256}: ${e.message}`)
+          throw e
+        }
       }
       const problems = checkParams(b.params, `image:${b.name}`)
       if (problems.length > 0) throw new NetbootError('BOOT_PARAMS_INVALID', 'refused kernel parameters', problems)
       const version = b.version ?? new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '.')
-      const image = await store.addImage({ name: canonName(b.name), version, kernelSha256: b.kernelSha256, initrdSha256: b.initrdSha256, ...(b.rootfsSha256 !== undefined ? { rootfsSha256: b.rootfsSha256 } : {}), params: b.params }, req.actor)
+      const image = await store.addImage({
+        name: canonName(b.name), version, kernelSha256: b.kernelSha256, initrdSha256: b.initrdSha256, ...(b.rootfsSha256 !== undefined ? { rootfsSha256: b.rootfsSha256 } : {}),
+        ...(b.ukiSha256 !== undefined && uki !== undefined ? { ukiSha256: b.ukiSha256, ukiAuthenticode: uki.authenticode, ...(uki.linux !== undefined ? { ukiLinuxAuthenticode: uki.linux } : {}) } : {}),
+        params: b.params,
+      }, req.actor)
       return await reply.code(201).send(image)
     })
 
@@ -133,7 +154,7 @@ export function imageRoutes (store: Store, blobs: BlobStore, boot: BootService):
       schema: {
         tags: ['boot'], summary: 'What a node boots: image, command line, and the exact iPXE script it gets',
         params: Type.Object({ name: Type.String({ maxLength: 63 }) }),
-        response: { 200: Type.Object({ image: Type.String(), imageRef: Type.String(), cmdline: Type.String(), script: Type.String() }), ...errors },
+        response: { 200: Type.Object({ image: Type.String(), imageRef: Type.String(), cmdline: Type.String(), uki: Type.Optional(Type.String()), script: Type.String() }), ...errors },
       },
     }, async (req) => {
       const node = await store.getNode(req.params.name.toLowerCase())
@@ -141,7 +162,7 @@ export function imageRoutes (store: Store, blobs: BlobStore, boot: BootService):
       const plan = await boot.plan(node)
       const mac = node.interfaces[0]?.mac
       const script = mac === undefined ? '' : (await boot.scriptForMac(mac)).script
-      return { image: `${plan.image.name}@${plan.image.version}`, imageRef: plan.imageRef, cmdline: plan.cmdline, script }
+      return { image: `${plan.image.name}@${plan.image.version}`, imageRef: plan.imageRef, cmdline: plan.cmdline, ...(plan.ukiUrl !== undefined ? { uki: plan.ukiUrl } : {}), script }
     })
   }
 }
