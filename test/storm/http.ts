@@ -1,0 +1,52 @@
+/**
+ * HTTP for the simulated nodes: node:http over one keep-alive Agent whose socket
+ * count is bounded (`maxSockets`), so 10,000 nodes do not need 10,000 descriptors
+ * in this one process. Every request has a timeout. `fetchVia` adapts it to the
+ * fetch signature the agent's ServerApi takes (agent/http.ts), so the real agent
+ * code runs unchanged over the same bounded pool.
+ */
+import { Agent, request, type IncomingHttpHeaders } from 'node:http'
+
+export interface HttpAnswer { status: number; headers: IncomingHttpHeaders; body: Buffer }
+
+export class HttpPool {
+  readonly agent: Agent
+  constructor (maxSockets: number) {
+    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' })
+  }
+
+  /** One request; rejects on a network error or when no complete answer came within `timeoutMs`. */
+  async call (method: string, url: string, o: { headers?: Record<string, string>; body?: Uint8Array; timeoutMs: number }): Promise<HttpAnswer> {
+    const u = new URL(url)
+    return await new Promise<HttpAnswer>((resolve, reject) => {
+      const headers: Record<string, string | number> = { ...(o.headers ?? {}) }
+      if (o.body !== undefined) headers['content-length'] = o.body.length
+      const req = request({ host: u.hostname, port: u.port === '' ? 80 : Number(u.port), path: `${u.pathname}${u.search}`, method, agent: this.agent, headers }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => { clearTimeout(timer); resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }) })
+        res.on('error', (e) => { clearTimeout(timer); reject(e) })
+      })
+      // the whole exchange, queueing for a pooled socket included
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`${method} ${u.pathname}: no complete answer within ${o.timeoutMs} ms`), { code: 'HTTP_TIMEOUT' })), o.timeoutMs)
+      req.on('error', (e) => { clearTimeout(timer); reject(e) })
+      req.end(o.body)
+    })
+  }
+
+  /** fetch(url, init) over this pool: what ServerApi needs (method, headers, body, status, headers, arrayBuffer). */
+  fetchVia (timeoutMs: number): typeof fetch {
+    return (async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+      const h: Record<string, string> = {}
+      new Headers(init?.headers).forEach((v, k) => { h[k] = v })
+      const body = init?.body === undefined || init.body === null ? undefined : Buffer.from(init.body as Uint8Array)
+      const a = await this.call(init?.method ?? 'GET', url, { headers: h, ...(body !== undefined ? { body } : {}), timeoutMs })
+      const out = new Headers()
+      for (const [k, v] of Object.entries(a.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v)
+      return new Response(a.status === 204 || a.status === 304 ? null : a.body, { status: a.status, headers: out })
+    }) as typeof fetch
+  }
+
+  close (): void { this.agent.destroy() }
+}

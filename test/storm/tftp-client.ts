@@ -1,0 +1,138 @@
+/**
+ * TFTP read as a PXE ROM does it: RRQ with blksize 1432 and tsize (RFC 2348,
+ * RFC 2349), OACK acknowledged with ACK 0 (RFC 2347), then lock-step: one ACK per
+ * DATA block, no windowsize (RFC 7440 is not in PXE ROMs), the transfer ends on
+ * the first block shorter than blksize (RFC 1350 §6).
+ *
+ * Retransmission: the last packet sent (RRQ or ACK) again after a timeout that
+ * starts at 1 s and doubles, at most `retries` times, like the PXE ROMs we boot in
+ * QEMU (iPXE's core/retry.c also doubles from a small minimum). A duplicate DATA
+ * block is acknowledged again and otherwise ignored (RFC 1123 §4.2.3.1: only the
+ * sender must not answer duplicates). Every transfer is bounded in time.
+ */
+import { createHash } from 'node:crypto'
+import dgram from 'node:dgram'
+
+export const TFTP = { RRQ: 1, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const
+
+/** RRQ `file` octet with options, as a pure encoding. */
+export function encodeRrq (file: string, options: Readonly<Record<string, string>>): Buffer {
+  const parts: Buffer[] = [Buffer.from([0, TFTP.RRQ]), Buffer.from(`${file}\0octet\0`, 'latin1')]
+  for (const [k, v] of Object.entries(options)) parts.push(Buffer.from(`${k}\0${v}\0`, 'latin1'))
+  return Buffer.concat(parts)
+}
+
+export function encodeAck (block: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt16BE(TFTP.ACK, 0)
+  b.writeUInt16BE(block & 0xffff, 2)
+  return b
+}
+
+export type TftpPacket =
+  | { op: 'data'; block: number; data: Buffer }
+  | { op: 'oack'; options: Record<string, string> }
+  | { op: 'error'; code: number; message: string }
+  | { op: 'other'; why: string }
+
+export function decodePacket (b: Buffer): TftpPacket {
+  if (b.length < 4) return { op: 'other', why: `short packet (${b.length} bytes)` }
+  const op = b.readUInt16BE(0)
+  if (op === TFTP.DATA) return { op: 'data', block: b.readUInt16BE(2), data: b.subarray(4) }
+  if (op === TFTP.ERROR) return { op: 'error', code: b.readUInt16BE(2), message: b.subarray(4).toString('latin1').replace(/\0.*$/s, '') }
+  if (op === TFTP.OACK) {
+    const f = b.subarray(2).toString('latin1').split('\0')
+    const options: Record<string, string> = {}
+    for (let i = 0; i + 1 < f.length; i += 2) if (f[i] !== '') options[f[i]!.toLowerCase()] = f[i + 1]!
+    return { op: 'oack', options }
+  }
+  return { op: 'other', why: `opcode ${op}` }
+}
+
+export interface TftpGet {
+  server: string
+  port: number
+  file: string
+  blksize: number
+  /** retransmissions allowed per packet before the transfer fails */
+  retries: number
+  firstTimeoutMs: number
+  /** the whole transfer, ms */
+  deadlineMs: number
+}
+
+export interface TftpResult { bytes: number; sha256: string; blocks: number; retransmits: number }
+
+export class TftpFailure extends Error {
+  constructor (readonly code: string, message: string, readonly retransmits: number) { super(message) }
+}
+
+/** One read, on its own socket (its own TID, RFC 1350 §4). */
+export async function tftpGet (g: TftpGet): Promise<TftpResult> {
+  const sock = dgram.createSocket('udp4')
+  await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(0, () => { sock.off('error', reject); resolve() }) })
+  const hash = createHash('sha256')
+  let bytes = 0
+  let blocks = 0
+  let retransmits = 0
+  let expect = 1
+  let blksize = 512
+  let peerPort: number | undefined
+  let last = encodeRrq(g.file, { blksize: String(g.blksize), tsize: '0' })
+  let lastTo = g.port
+  let tries = 0
+  let timer: NodeJS.Timeout | undefined
+  const started = Date.now()
+  try {
+    return await new Promise<TftpResult>((resolve, reject) => {
+      const fail = (code: string, why: string): void => reject(new TftpFailure(code, `${g.file}: ${why}`, retransmits))
+      const arm = (): void => {
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          if (tries >= g.retries) { fail('TFTP_TIMEOUT', `no answer after ${tries} retransmissions (block ${expect})`); return }
+          if (Date.now() - started > g.deadlineMs) { fail('TFTP_DEADLINE', `not done within ${g.deadlineMs} ms`); return }
+          tries++
+          retransmits++
+          sock.send(last, lastTo, g.server)
+          arm()
+        }, g.firstTimeoutMs * 2 ** tries)
+      }
+      const send = (b: Buffer, port: number): void => { last = b; lastTo = port; tries = 0; sock.send(b, port, g.server); arm() }
+      sock.on('error', (e) => fail('TFTP_SOCKET', e.message))
+      sock.on('message', (msg, rinfo) => {
+        if (rinfo.address !== g.server) return
+        if (peerPort === undefined) peerPort = rinfo.port
+        else if (rinfo.port !== peerPort) return // another TID (RFC 1350 §4): not ours
+        const p = decodePacket(msg)
+        if (p.op === 'error') { fail('TFTP_ERROR', `server error ${p.code}: ${p.message}`); return }
+        if (p.op === 'oack') {
+          if (expect !== 1) return
+          const bs = Number(p.options.blksize ?? 512)
+          if (!Number.isInteger(bs) || bs < 8 || bs > g.blksize) { fail('TFTP_OACK', `blksize ${p.options.blksize} not what was asked`); return }
+          blksize = bs
+          send(encodeAck(0), peerPort)
+          return
+        }
+        if (p.op !== 'data') return
+        if (p.block !== (expect & 0xffff)) {
+          if (p.block === ((expect - 1) & 0xffff)) sock.send(encodeAck(p.block), peerPort, g.server)
+          return
+        }
+        hash.update(p.data)
+        bytes += p.data.length
+        blocks++
+        expect++
+        if (p.data.length < blksize) {
+          clearTimeout(timer)
+          sock.send(encodeAck(p.block), peerPort, g.server, () => resolve({ bytes, sha256: hash.digest('hex'), blocks, retransmits }))
+          return
+        }
+        send(encodeAck(p.block), peerPort)
+      })
+      send(last, g.port)
+    })
+  } finally {
+    clearTimeout(timer)
+    sock.close()
+  }
+}
