@@ -9,12 +9,18 @@
 #                busybox package the other tests use) and test/fixtures/e2e/init,
 #                which prints "NETBOOT-E2E-MARKER <marker= from the kernel command
 #                line>" on the console and powers the machine off.
+#   modules/lib/modules/<ver>/   the same kernel's modules, from the same .deb, with
+#                modules.dep etc. made here by `depmod -b modules <ver>` (the .deb
+#                ships none): `netboot initrd build --kver <ver> --kmoddir
+#                <cache>/modules/lib/modules/<ver>` builds a netboot initrd for
+#                vmlinuz without installing the kernel.
 #
 # Usage: scripts/e2e-assets.sh [CACHE_DIR]   (default: $E2E_CACHE, else .cache/e2e)
 # Idempotent: the kernel and busybox are downloaded once (the .debs are deleted
 # after extraction), the initrd is rebuilt only when the init script or busybox
 # changed; a second run takes well under a second. Needs apt (Debian 12) and
-# cpio, gzip; runs `apt-get update` once if apt does not know the packages yet.
+# cpio, gzip, depmod (kmod); runs `apt-get update` once if apt does not know the
+# packages yet.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${1:-${E2E_CACHE:-$root/.cache/e2e}}
@@ -45,7 +51,28 @@ fetch_deb () {
 
 known () { apt-cache show "$1" >/dev/null 2>&1; }
 
-if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/busybox" ]; then
+# modules.dep is written last: its presence means the module tree is complete.
+modules_ready () {
+  local v
+  v=$(cat "$cache/kernel-version" 2>/dev/null) || return 1
+  [ -s "$cache/modules/lib/modules/$v/modules.dep" ]
+}
+
+# Extracts ./lib/modules/<ver> from a kernel .deb into $cache/modules and runs depmod.
+extract_modules () {
+  local deb=$1 ver=$2 x
+  command -v depmod >/dev/null || [ -x /sbin/depmod ] || { say "depmod not found (Debian package: kmod)"; exit 1; }
+  say "extracting the kernel modules from $(basename "$deb")"
+  x=$(mktemp -d "$cache/.x.XXXXXX")
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$x" --wildcards "./lib/modules/$ver/*"
+  [ -d "$x/lib/modules/$ver/kernel" ] || { say "$(basename "$deb") has no lib/modules/$ver/kernel"; exit 1; }
+  PATH=$PATH:/sbin:/usr/sbin depmod -b "$x" "$ver"
+  rm -rf "$cache/modules"
+  mv "$x" "$cache/modules"
+  chmod 0755 "$cache/modules"
+}
+
+if [ ! -s "$cache/vmlinuz" ] || [ ! -s "$cache/busybox" ] || ! modules_ready; then
   if ! known linux-image-amd64 || ! known busybox-static; then
     say "apt-get update (apt does not know the packages yet)"
     apt-get update -q >&2
@@ -59,12 +86,23 @@ if [ ! -s "$cache/vmlinuz" ]; then
   deb=$(fetch_deb "$kpkg")
   say "extracting the kernel from $(basename "$deb")"
   x=$(mktemp -d "$cache/.x.XXXXXX")
-  # Only /boot/vmlinuz-*: the modules are not needed (the initrd loads none).
+  # /boot/vmlinuz-* here (the busybox initrd loads no module); the modules below.
   dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$x" --wildcards './boot/vmlinuz-*'
   k=$(ls "$x"/boot/vmlinuz-* | head -n 1)
-  basename "$k" | sed 's/^vmlinuz-//' > "$cache/kernel-version"
+  kver=$(basename "$k" | sed 's/^vmlinuz-//')
+  extract_modules "$deb" "$kver"
+  echo "$kver" > "$cache/kernel-version"
   mv "$k" "$cache/vmlinuz.tmp" && mv "$cache/vmlinuz.tmp" "$cache/vmlinuz"
   rm -rf "$x" "$(dirname "$deb")"
+fi
+
+# --- kernel modules (a cache made before they were extracted) -------------------
+if ! modules_ready; then
+  kver=$(cat "$cache/kernel-version")
+  # The package of exactly this kernel, so the modules match vmlinuz.
+  deb=$(fetch_deb "linux-image-$kver")
+  extract_modules "$deb" "$kver"
+  rm -rf "$(dirname "$deb")"
 fi
 
 # --- busybox (static) -----------------------------------------------------------

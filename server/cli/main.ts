@@ -24,6 +24,7 @@ import { ApiClient } from './client.js'
 import { table } from './table.js'
 import { uploadFile } from './upload.js'
 import { registerImageBuild } from './image-build.js'
+import { registerInitrd } from './initrd.js'
 
 interface GlobalOpts { config?: string; url?: string; token?: string; json?: boolean }
 
@@ -459,6 +460,7 @@ image.command('add')
     out(i, () => imageRows([i]))
   })
 registerImageBuild(image, { api, out, imageRows })
+registerInitrd(program, out)
 image.command('list').description('images and their versions').action(async () => {
   const r = await api().request<{ images: Image[] }>('GET', '/api/v1/images')
   out(r.images, () => imageRows(r.images))
