@@ -23,6 +23,8 @@ import { BootService } from './boot/service.js'
 import { IpxeScripts } from './boot/script.js'
 import { join } from 'node:path'
 import type { TftpServer } from './tftp/server.js'
+import { startRa } from './ra/setup.js'
+import type { RaServer } from './ra/server.js'
 
 export interface Running {
   readonly store: Store
@@ -41,6 +43,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   const apps: FastifyInstance[] = []
   let dhcp: DhcpServer | undefined
   let tftp: TftpServer | undefined
+  let ra: RaServer | undefined
   try {
     const blobs = new BlobStore(join(config.data_dir, 'images'))
     await blobs.init()
@@ -62,6 +65,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     await node.listen({ host: config.http.listen, port: config.http.port })
     if (config.dhcp.enabled && config.dhcp.subnets.length > 0) dhcp = await startDhcp(loaded, store, log, metrics.registry)
     else log.info('dhcp: not serving (disabled or no subnets configured)')
+    ra = startRa(loaded, log)
     if (config.tftp.enabled) tftp = await startTftp(loaded, () => Buffer.from(boot.autoexec()), log, metrics.registry)
     const url = (a: FastifyInstance): string => {
       const addr = a.server.address() as AddressInfo
@@ -78,6 +82,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
           for (const a of apps) a.server.closeAllConnections()
         }, DRAIN_DEADLINE_MS)
         timer.unref()
+        ra?.close()
         await dhcp?.close()
         await tftp?.close()
         await Promise.all(apps.map(async (a) => await a.close()))
@@ -93,6 +98,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
     }
     return running
   } catch (e) {
+    ra?.close()
     await dhcp?.close()
     await tftp?.close()
     await Promise.allSettled(apps.map(async (a) => await a.close()))

@@ -11,6 +11,7 @@ import { LineCounter, parse as parseYamlValue, parseDocument, isMap, isScalar, t
 import { NetbootError, type ErrorDetail } from '../errors.js'
 import { cidrContains, ipv4ToInt, parseCidr, parseIPv4 } from '../inventory/addresses.js'
 import { ConfigSchema, ENV_PREFIX, ENV_RESERVED, type Config } from './schema.js'
+import { parseIpv6Prefix } from '../ra/codec.js'
 
 export const DEFAULT_CONFIG_PATH = '/etc/netboot/netboot.yaml'
 
@@ -28,6 +29,7 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose
 ajv.addFormat('ipv4addr', (s: string) => parseIPv4(s) === s)
 ajv.addFormat('cidr', (s: string) => parseCidr(s) !== undefined)
 ajv.addFormat('ipv4range', (s: string) => parseRange(s) !== undefined)
+ajv.addFormat('ipv6prefix', (s: string) => parseIpv6Prefix(s) !== undefined)
 ajv.addFormat('http-url', (s: string) => /^https?:\/\/[^\s/]+(\/\S*)?$/.test(s))
 const validate = ajv.compile<Config>(ConfigSchema)
 
@@ -135,7 +137,7 @@ function schemaError (e: ErrorObject, where: (p: (string | number)[]) => string)
 }
 
 function formatName (f: string): string {
-  return ({ ipv4addr: 'an IPv4 address such as 172.16.0.254', cidr: 'a network in CIDR form such as 172.16.0.0/24', ipv4range: 'an address range FIRST-LAST such as 172.16.0.200-172.16.0.250', 'http-url': 'an http:// or https:// URL' } as Record<string, string>)[f] ?? f
+  return ({ ipv4addr: 'an IPv4 address such as 172.16.0.254', cidr: 'a network in CIDR form such as 172.16.0.0/24', ipv4range: 'an address range FIRST-LAST such as 172.16.0.200-172.16.0.250', 'http-url': 'an http:// or https:// URL', ipv6prefix: 'an IPv6 /64 prefix such as fd00:96::/64' } as Record<string, string>)[f] ?? f
 }
 
 interface Problem { path: (string | number)[]; message: string }
@@ -165,6 +167,9 @@ function crossCheck (c: Config): Problem[] {
   })
   if (c.dhcp.enabled && c.dhcp.subnets.length > 0 && c.server.address === undefined) {
     out.push({ path: ['server', 'address'], message: 'required when DHCP serves subnets (it is the next-server and boot URL host)' })
+  }
+  if (c.ra.min_interval !== undefined && c.ra.min_interval > 0.75 * c.ra.max_interval) {
+    out.push({ path: ['ra', 'min_interval'], message: `must be at most 0.75 × ra.max_interval (${Math.floor(0.75 * c.ra.max_interval)}), RFC 4861 §6.2.1` })
   }
   if (c.http.port !== 0 && c.http.port === c.admin.port && c.http.listen === c.admin.listen) {
     out.push({ path: ['admin', 'port'], message: 'must differ from http.port' })

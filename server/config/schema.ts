@@ -92,6 +92,20 @@ export const ConfigSchema = Type.Object({
     /** Signing keys are rotated after this many days. */
     key_rotation_days: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
   }, { additionalProperties: false, default: {} }),
+  /** Router advertisements (RFC 4861) on the provisioning interfaces: router lifetime 0, M=0, O=0 (server/ra/). */
+  ra: Type.Object({
+    enabled: Type.Boolean({ default: true }),
+    /** Default: server.interfaces and every dhcp.subnets[].interface. */
+    interfaces: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 15 }))),
+    /** MaxRtrAdvInterval, seconds (RFC 4861 §6.2.1: 4–1800, default 600). */
+    max_interval: Type.Integer({ minimum: 4, maximum: 1800, default: 600 }),
+    /** MinRtrAdvInterval, seconds (3 to 0.75 × max_interval). Default 0.33 × max_interval. */
+    min_interval: Type.Optional(Type.Integer({ minimum: 3, maximum: 1350 })),
+    /** MTU option (§4.6.4), when the link's MTU is not the default. */
+    mtu: Type.Optional(Type.Integer({ minimum: 1280, maximum: 65535 })),
+    /** On-link, autonomous /64 prefixes (SLAAC, RFC 4862) to advertise. None by default. */
+    prefixes: Type.Array(Type.String({ format: 'ipv6prefix', description: 'an IPv6 /64 prefix such as fd00:96::/64' }), { default: [] }),
+  }, { additionalProperties: false, default: {} }),
   tftp: Type.Object({
     enabled: Type.Boolean({ default: true }),
     listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),

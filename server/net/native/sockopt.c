@@ -12,6 +12,7 @@
  * Errors are thrown as Error with `code` set to the errno name (EPERM, ENODEV, …).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <string.h>
 #include <sys/socket.h>
