@@ -116,16 +116,29 @@ export async function provision (a: ProvisionArgs): Promise<void> {
 
 export interface NsRun { code: number | null; stderr: string; ms: number }
 
-/** `ip netns exec NS node --import tsx SCRIPT ARGS…` from the repository root, killed (by pid) after `timeoutMs`. */
-export async function tsxInNs (ns: string, script: string, args: readonly string[], timeoutMs: number, onStderr?: (s: string) => void, nodeArgs: readonly string[] = []): Promise<NsRun> {
+const running = new Set<number>()
+
+/** SIGKILLs (by pid) every tsxInNs child still running: for a caller's cleanup on failure or Ctrl-C. */
+export function killTsxChildren (): void {
+  for (const pid of running) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+  running.clear()
+}
+
+/**
+ * `ip netns exec NS [nice -n N] node --import tsx SCRIPT ARGS…` from the repository
+ * root (`ip netns exec` and `nice` exec, so the pid is node's own), killed by pid
+ * after `timeoutMs`.
+ */
+export async function tsxInNs (ns: string, script: string, args: readonly string[], timeoutMs: number, onStderr?: (s: string) => void, nice = 0): Promise<NsRun> {
   const t0 = Date.now()
   return await new Promise<NsRun>((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeArgs, '--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] })
+    const child = spawn('ip', ['netns', 'exec', ns, ...(nice !== 0 ? ['nice', '-n', String(nice)] : []), process.execPath, '--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] })
+    if (child.pid !== undefined) running.add(child.pid)
     let stderr = ''
     child.stderr!.on('data', (d: Buffer) => { const s = d.toString(); stderr += s; onStderr?.(s) })
     const timer = setTimeout(() => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL') }, timeoutMs)
     child.once('error', (e) => { clearTimeout(timer); reject(e) })
-    child.once('exit', (code) => { clearTimeout(timer); resolve({ code, stderr, ms: Date.now() - t0 }) })
+    child.once('exit', (code) => { clearTimeout(timer); if (child.pid !== undefined) running.delete(child.pid); resolve({ code, stderr, ms: Date.now() - t0 }) })
   })
 }
 
