@@ -21,6 +21,7 @@
  */
 
 import dgram from 'node:dgram'
+import dns from 'node:dns'
 import net from 'node:net'
 import type { Logger } from 'pino'
 import { NetbootError } from '../errors.js'
@@ -167,6 +168,23 @@ class LogLimiter {
 }
 
 const peerKey = (p: Peer): string => `${p.address}:${p.port}`
+
+/**
+ * dgram passes the destination of every unconnected send through `lookup`
+ * (dns.lookup by default), which even for an IP literal costs its option
+ * handling and a process.nextTick hop per datagram: in lock-step transfers that
+ * was the largest share of netboot's CPU per block (docs/bench-chainload.md).
+ * Every address a TFTP reply goes to is a literal from the request's rinfo, so
+ * literals are answered at once; anything else still goes to dns.lookup. (A
+ * connected transfer socket would skip the lookup too, but the kernel would
+ * then drop packets from other TIDs, which RFC 1350 §4 wants answered with
+ * ERROR 5.)
+ */
+const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (hostname, options, callback) => {
+  const family = net.isIP(hostname)
+  if (family === 0) dns.lookup(hostname, options, callback)
+  else callback(null, hostname, family)
+}
 
 /** dgram's send throws synchronously on some inputs (port 0, closed socket); a reply is best-effort. */
 function sendTo(socket: dgram.Socket, buf: Buffer, peer: Peer, log: Logger): void {
@@ -448,7 +466,7 @@ class Server implements TftpServer {
     } catch (e) {
       throw configError('root', `is not usable: ${(e as Error)?.message ?? String(e)}`)
     }
-    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' })
+    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', lookup: literalLookup })
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => {
         socket.close()
@@ -600,7 +618,7 @@ class Server implements TftpServer {
 
   private bindTransferSocket(): Promise<dgram.Socket> {
     const { address } = this.settings
-    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4' })
+    const socket = dgram.createSocket({ type: net.isIPv6(address) ? 'udp6' : 'udp4', lookup: literalLookup })
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => {
         socket.close()
