@@ -2,7 +2,7 @@
  * The node-facing HTTP server: what booting nodes talk to (boot scripts, images,
  * cloud-init, attestation). It carries no admin route and no admin credential.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Metrics } from '../../metrics.js'
 import type { Store } from '../../store/store.js'
@@ -26,9 +26,23 @@ export interface NodeAppOptions {
   readonly trustedProxies?: readonly string[]
 }
 
+/**
+ * Routes whose per-request lines ('incoming request', 'request completed') are
+ * logged only at debug: called thousands of times a second in a boot storm, each
+ * already logs its outcome at info (one line per attestation, warnings for
+ * refusals), and pino's two request lines cost more than a route's own work.
+ * /boot/, /images/ and /ipxe/ keep them at info: they are the boot timeline that
+ * test/e2e/timeline.ts reads.
+ */
+export function quietRequestLog (url: string): boolean {
+  return url.startsWith('/attest/') || url === '/healthz' || url.startsWith('/.well-known/')
+}
+
 export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance> {
+  const debug = o.log.isLevelEnabled('debug')
   const app = Fastify({
     loggerInstance: o.log.child({ server: 'node' }) as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: (req: { url?: string }) => !debug && quietRequestLog(req.url ?? '') }),
     bodyLimit: o.bodyLimit,
     return503OnClosing: true,
     trustProxy: o.trustedProxies !== undefined && o.trustedProxies.length > 0 ? [...o.trustedProxies] : false,

@@ -29,7 +29,9 @@ export async function bootRoutes (app: FastifyInstance, d: BootRouteDeps): Promi
   app.get('/boot/:mac', async (req, reply) => {
     const { mac } = req.params as { mac: string }
     const r = await d.boot.scriptForMac(mac.replace(/\.ipxe$/, ''))
-    req.log.info({ mac, node: r.node, kind: r.kind }, 'boot: script served')
+    // a known node's script is what `netboot boot show` prints: debug; a discovery or reboot script for an unknown MAC: info
+    if (r.kind === 'boot') req.log.debug({ mac, node: r.node, kind: r.kind }, 'boot: script served')
+    else req.log.info({ mac, node: r.node, kind: r.kind }, 'boot: script served')
     return await reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(r.script)
   })
 
