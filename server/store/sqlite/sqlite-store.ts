@@ -605,6 +605,8 @@ export class SqliteStore implements Store {
     // nodes' own entries (attestations, reads) change no configuration
     if (d.actor.kind !== 'node') this.changes++
     const last = this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    // the stored text is this serialisation: JSON.stringify of its own parse gives it back
+    const detailJson = JSON.stringify(d.detail ?? {})
     const fields = {
       seq: (last?.seq ?? 0) + 1,
       time: now(),
@@ -612,14 +614,14 @@ export class SqliteStore implements Store {
       action: d.action,
       ...(d.target !== undefined ? { target: d.target } : {}),
       outcome: d.outcome ?? 'ok',
-      detail: JSON.parse(JSON.stringify(d.detail ?? {})) as Record<string, unknown>,
+      detail: JSON.parse(detailJson) as Record<string, unknown>,
     }
     const prevHash = last?.hash ?? GENESIS
     const hash = entryHash(prevHash, fields)
     this.stmt(`INSERT INTO audit_log (seq, time, actor_kind, actor_id, actor_name, action, target, outcome, detail, prev_hash, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       fields.seq, fields.time, d.actor.kind, d.actor.id, d.actor.name ?? null, d.action, d.target ?? null, fields.outcome,
-      JSON.stringify(fields.detail), prevHash, hash)
+      detailJson, prevHash, hash)
     return { ...fields, prevHash, hash }
   }
 
