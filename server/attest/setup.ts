@@ -6,10 +6,20 @@ import type { Store } from '../store/store.js'
 import { KeyRing } from '../tokens/keys.js'
 import { NodeTokens } from '../tokens/node-token.js'
 import { loadCaBundle } from './ekcert.js'
-import { AttestationService } from './service.js'
-import type { BootService } from '../boot/service.js'
+import { AttestationService, type PlannedBoot } from './service.js'
+import type { BootPlan, BootService } from '../boot/service.js'
 
 const DAY_MS = 86_400_000
+
+/** What attestation needs of a node's boot plan: its root image and, if the image has one, its UKI's measurements. */
+export function plannedBoot (p: BootPlan): PlannedBoot {
+  const i = p.image
+  return {
+    ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(i.rootfsSha256 !== undefined ? { rootfsSha256: i.rootfsSha256 } : {}), imageRef: p.imageRef,
+    ...(i.ukiSha256 !== undefined && i.ukiAuthenticode !== undefined
+      ? { uki: { sha256: i.ukiSha256, authenticode: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}) } } : {}),
+  }
+}
 
 export async function setupAttestation (loaded: LoadedConfig, store: Store, log: Logger, boot?: BootService): Promise<{ service: AttestationService; keys: KeyRing; tokens: NodeTokens }> {
   const a = loaded.config.attestation
@@ -27,15 +37,7 @@ export async function setupAttestation (loaded: LoadedConfig, store: Store, log:
     discover: loaded.config.unknown_nodes.action === 'discover',
     sessionTtlMs: 60_000,
     maxSessions: 50_000,
-  }, store, tokens, log.child({ component: 'attest' }), boot === undefined ? undefined : async (node) => {
-    const p = await boot.plan(node)
-    const i = p.image
-    return {
-      ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(i.rootfsSha256 !== undefined ? { rootfsSha256: i.rootfsSha256 } : {}), imageRef: p.imageRef,
-      ...(i.ukiSha256 !== undefined && i.ukiAuthenticode !== undefined
-        ? { uki: { sha256: i.ukiSha256, authenticode: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}) } } : {}),
-    }
-  })
+  }, store, tokens, log.child({ component: 'attest' }), boot === undefined ? undefined : async (node) => plannedBoot(await boot.plan(node)))
   log.info({ component: 'attest', enrollment: a.enrollment, cas: anchors.length, pcrs: a.pcrs, policy: a.pcr_policy, kid: keys.current.kid }, 'attest: ready')
   return { service, keys, tokens }
 }
