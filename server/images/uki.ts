@@ -7,9 +7,13 @@
  *
  * The section layout is the well-known objcopy recipe (systemd's ukify, the Arch
  * wiki): each new section starts at the next SectionAlignment boundary past the
- * stub's image (ImageBase + max(SizeOfImage, end of its last section)), in order, and
- * objcopy is told each address with --change-section-vma. `.linux` comes last, as
- * ukify places it, so nothing follows the kernel in memory.
+ * stub's image, in order, and objcopy is told each address with
+ * --change-section-vma. The recipe takes the stub's end as its last section's
+ * VirtualAddress + VirtualSize; this takes the larger of that and SizeOfImage
+ * (Debian's 252 stub: 0x19134 vs 0x19300, its last section having more raw data
+ * than VirtualSize), so no added section overlaps memory the stub's image may
+ * occupy under a loader that maps SizeOfRawData. `.linux` comes last, as ukify
+ * places it, so nothing follows the kernel in memory.
  *
  * Stable API (H1a calls buildUki from `netboot initrd build --uki`):
  *   buildUki({ kernel, initrd, cmdline, output, stub?, osRelease?, objcopy? }) → BuiltUki
