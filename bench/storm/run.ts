@@ -10,7 +10,10 @@
  *
  *   npx tsx bench/storm/run.ts [--nodes 1000[,10000]] [--ramp-ms 0] [--swtpm 3]
  *        [--anchors kea,dnsmasq,tftpd,nginx | --no-anchors] [--uefi 0.1]
- *        [--profile] [--nice -10] [--build] [--keep]
+ *        [--profile] [--nice -10] [--build] [--keep] [--skip-full]
+ *
+ * --skip-full: only the phase-alone runs (netboot and the anchors); --keep: keep
+ * the state directory (server logs, databases, simulator results) in /tmp.
  *
  * Needs root (namespaces), swtpm, kea-dhcp4, dnsmasq, in.tftpd, nginx
  * (scripts/setup.sh --bench) and a built netboot (npm run build, or --build).
@@ -53,6 +56,7 @@ const OPTS = {
   nice: Number(value('--nice') ?? -10),
   build: flag('--build'),
   keep: flag('--keep'),
+  skipFull: flag('--skip-full'),
   /** the whole storm, per run */
   deadlineMs: Number(value('--deadline-ms') ?? 600_000),
   httpSockets: Number(value('--http-sockets') ?? 256),
@@ -197,7 +201,18 @@ interface Run {
   dbBytes?: number
   loadBefore: number[]
   loadAfter: number[]
+  /** UDP datagrams the kernel dropped for a full socket receive buffer (/proc/net/snmp RcvbufErrors), per namespace */
+  udpRcvbufErrors: { server: number; client: number }
   completions: number[]
+}
+
+/** UDP RcvbufErrors of a namespace (/proc/net/snmp is per network namespace). */
+function rcvbufErrors (ns: string): number {
+  try {
+    const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'))
+    const head = lines[0]!.split(/\s+/); const vals = lines[1]!.split(/\s+/)
+    return Number(vals[head.indexOf('RcvbufErrors')])
+  } catch { return NaN }
 }
 
 interface StormSetup { topo: Topology; dir: string; nodes: SimNodeSpec[]; ipxeFiles: Record<string, string>; swtpmStates: string[]; art: Artefacts }
@@ -213,10 +228,12 @@ async function storm (s: StormSetup, srv: Server, label: string, phases: Phase[]
   writeFileSync(cfgFile, JSON.stringify(cfg))
   const loadBefore = load()
   srv.resetPeak()
+  const drops0 = { server: rcvbufErrors(s.topo.server), client: rcvbufErrors(s.topo.client) }
   const c0 = srv.cpuTicks()
   log(`${label}: ${s.nodes.length} nodes, phases ${phases.join(',')} (load ${loadBefore.join(' ')})`)
   const r = await tsxInNs(s.topo.client, 'test/storm/main.ts', [cfgFile, outFile], OPTS.deadlineMs + 120_000, (t) => { for (const l of t.split('\n')) if (l.trim() !== '') log(`  ${l.trim()}`) }, OPTS.nice)
   const c1 = srv.cpuTicks()
+  const udpRcvbufErrors = { server: rcvbufErrors(s.topo.server) - drops0.server, client: rcvbufErrors(s.topo.client) - drops0.client }
   if (r.code !== 0) throw new Error(`${label}: the simulator failed (${r.code}): ${r.stderr.slice(-2000)}`)
   const result = JSON.parse(readFileSync(outFile, 'utf8')) as StormResult
   const summary = summarize(result, phases)
@@ -226,9 +243,9 @@ async function storm (s: StormSetup, srv: Server, label: string, phases: Phase[]
   const peak = srv.peakRssKb()
   const run: Run = {
     label, server: srv.name, phases, summary, serverCpuS: round(serverCpuS), serverCpuUsPerNode: Math.round((serverCpuS * 1e6) / s.nodes.length),
-    ...(peak !== undefined ? { serverPeakRssKb: peak } : {}), ...(dbBytes !== undefined ? { dbBytes } : {}), loadBefore, loadAfter: load(), completions: completions(result.nodes).map((x) => Math.round(x)),
+    ...(peak !== undefined ? { serverPeakRssKb: peak } : {}), ...(dbBytes !== undefined ? { dbBytes } : {}), loadBefore, loadAfter: load(), udpRcvbufErrors, completions: completions(result.nodes).map((x) => Math.round(x)),
   }
-  log(`${label}: ${summary.completed}/${summary.nodes} complete, last done ${summary.lastDoneMs ?? '—'} ms, server CPU ${run.serverCpuS} s, peak RSS ${peak ?? '?'} kB`)
+  log(`${label}: ${summary.completed}/${summary.nodes} complete, last done ${summary.lastDoneMs ?? '—'} ms, server CPU ${run.serverCpuS} s, peak RSS ${peak ?? '?'} kB, UDP receive-buffer drops: server side ${udpRcvbufErrors.server}, nodes' side ${udpRcvbufErrors.client}`)
   process.stderr.write(phaseTable(summary) + '\n')
   return run
 }
@@ -274,7 +291,7 @@ async function main (): Promise<void> {
     }
     let profile: unknown
     // 1. the whole control plane against netboot
-    {
+    if (!OPTS.skipFull) {
       const s = topoSetup('netboot')
       const profDir = OPTS.profile ? join(s.dir, 'prof') : undefined
       if (profDir !== undefined) mkdirSync(profDir, { recursive: true })
@@ -322,9 +339,9 @@ async function main (): Promise<void> {
     }
     const ratios = ratiosOf(runs)
     all.push({ n, runs, ratios, ...(profile !== undefined ? { profile } : {}) })
-    const full = runs[0]!
-    const curves = [{ label: `netboot, whole control plane, N=${n}`, color: '#1f77b4', times: full.completions, total: n }]
-    for (const r of runs.slice(1)) curves.push({ label: r.label, color: COLORS[curves.length % COLORS.length]!, times: r.completions, total: n })
+    const curves: { label: string; color: string; times: number[]; total: number }[] = []
+    for (const r of runs) curves.push({ label: r.label, color: COLORS[curves.length % COLORS.length]!, times: r.completions, total: n })
+    if (!OPTS.keep) log(`(state directory ${work} is removed at exit; --keep keeps it)`)
     const svg = join(outDir, `storm-${stamp}-${n}.svg`)
     writeFileSync(svg, completionSvg(`Boot storm, ${n} nodes at once (${env.date.slice(0, 10)}, ${env.cpus} CPUs)`, curves))
     log(`plot: ${svg}`)
@@ -372,7 +389,7 @@ function report (all: { n: number; runs: Run[]; ratios: Record<string, number> }
     for (const r of runs) {
       const s = r.summary
       out.push('', `${r.label}: ${s.completed}/${s.nodes} complete, ${s.failed} failed; last done ${s.lastDoneMs !== null ? `${round(s.lastDoneMs / 1000)} s` : '—'} (wall ${round(s.wallMs / 1000)} s) after the first arrival`,
-        `  server ${r.server}: CPU ${r.serverCpuS} s (${r.serverCpuUsPerNode} µs/node), peak RSS ${r.serverPeakRssKb !== undefined ? `${round(r.serverPeakRssKb / 1024, 1)} MiB` : '?'}${r.dbBytes !== undefined ? `, database ${round(r.dbBytes / 2 ** 20, 1)} MiB` : ''}; simulator CPU ${round(s.clientCpuMs / 1000)} s; load ${r.loadBefore.join(' ')} → ${r.loadAfter.join(' ')}`,
+        `  server ${r.server}: CPU ${r.serverCpuS} s (${r.serverCpuUsPerNode} µs/node), peak RSS ${r.serverPeakRssKb !== undefined ? `${round(r.serverPeakRssKb / 1024, 1)} MiB` : '?'}${r.dbBytes !== undefined ? `, database ${round(r.dbBytes / 2 ** 20, 1)} MiB` : ''}; simulator CPU ${round(s.clientCpuMs / 1000)} s; UDP drops (full receive buffer) server side ${r.udpRcvbufErrors.server}, nodes' side ${r.udpRcvbufErrors.client}; load ${r.loadBefore.join(' ')} → ${r.loadAfter.join(' ')}`,
         phaseTable(s).split('\n').map((l) => `  ${l}`).join('\n'))
     }
     if (Object.keys(ratios).length > 0) {
