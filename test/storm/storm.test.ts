@@ -8,7 +8,7 @@
  * order, reserved addresses given). Needs root, swtpm and the built server (CI).
  */
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { netns, sh, veth } from '../helpers/netns.js'
@@ -26,6 +26,7 @@ const N = 20
 t.test(`${N} nodes at once: every node completes every phase`, async (t) => {
   const missing = missingTools()
   if (missing.length > 0) throw new Error(`missing ${missing.join(', ')}: apt-get install -y swtpm swtpm-tools tpm2-tools`)
+  for (const f of ['undionly.kpxe', 'ipxe.efi']) if (!existsSync(join('/usr/lib/ipxe', f))) throw new Error(`/usr/lib/ipxe/${f} is missing: apt-get install -y ipxe`)
   const dir = tempDir(t, 'netboot-storm-')
   const srv = await netns(t, 'ssrv')
   const cli = await netns(t, 'scli')
