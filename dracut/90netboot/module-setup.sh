@@ -49,13 +49,14 @@ depends() {
     return 0
 }
 
-# called by dracut. Returns non-zero (dracut then fails) when a required module is
-# missing from the kernel's module tree.
+# called by dracut. Returns non-zero (dracut then stops: "installkernel failed") when
+# a required module is neither in the kernel's module tree nor built in; instmods
+# checks only with -c (by default a missing module is silently skipped).
 installkernel() {
     local m
     # TPM: TIS (tpm_tis, tpm_tis_core) on BIOS machines, CRB on UEFI/ACPI ones.
     for m in tpm_tis tpm_tis_core tpm_crb squashfs overlay loop; do
-        hostonly='' instmods "$m" || { derror "netboot: kernel module $m not found for kernel $kernel"; return 1; }
+        hostonly='' instmods -c "$m" || { derror "netboot: kernel module $m not found for kernel $kernel"; return 1; }
     done
     # The rest of the TPM drivers and QEMU's NICs (real hardware's NICs come with
     # kernel-network-modules, which 40network pulls in).

@@ -206,6 +206,8 @@ export async function buildInitrd (opts: BuildInitrdOptions): Promise<BuiltInitr
   if (!KVER.test(kver)) throw input(`kernel version '${kver}' is not a plain version string`, '--kver')
   const kmoddir = resolve(opts.kmoddir ?? `/lib/modules/${kver}`)
   if (!existsSync(kmoddir)) throw input(`no kernel modules at ${kmoddir}${opts.kmoddir === undefined ? ' (give --kmoddir, e.g. <cache>/modules/lib/modules/<ver> from scripts/e2e-assets.sh)' : ''}`, '--kmoddir')
+  // dracut refuses (and would misplace the modules in the image) unless the tree is <…>/lib/modules/<kver>.
+  if (basename(kmoddir) !== kver || !/\/lib\/modules$/.test(dirname(kmoddir))) throw input(`${kmoddir} is not a <root>/lib/modules/${kver} directory (dracut places the modules by that path)`, '--kmoddir')
   if (!existsSync(join(kmoddir, 'modules.dep'))) throw input(`${kmoddir} has no modules.dep: run depmod -b <root> ${kver} first (a kernel .deb ships none)`, '--kmoddir')
 
   if (opts.kernel !== undefined) {
