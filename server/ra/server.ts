@@ -71,7 +71,7 @@ class Advertiser {
       this.sock = new Icmp6Socket({ ifname, types: [ICMP6_ROUTER_SOLICITATION, ICMP6_ROUTER_ADVERTISEMENT], joinAllRouters: true, onPacket: (p) => { this.onPacket(p) } })
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
-      throw new Error(`ra: cannot open an ICMPv6 socket on interface '${ifname}' (ra.interfaces): ${(e as Error).message}${code === 'EPERM' ? ' (needs CAP_NET_RAW)' : ''}`)
+      throw new Error(`ra: cannot open an ICMPv6 socket on interface '${ifname}' (ra.interfaces): ${(e as Error).message}${code === 'EPERM' ? ' (needs CAP_NET_RAW)' : ''}`, { cause: e })
     }
     // §6.2.4: the first advertisement goes out as soon as the interface advertises.
     this.scheduleUnsolicited(0)
@@ -191,11 +191,16 @@ export class RaServer {
 
   constructor (private readonly o: RaServerOptions) {}
 
+  /** Throws (naming the interface) when a socket cannot be opened, except on a host without IPv6, where it only warns. */
   start (): void {
     try {
       for (const ifname of this.o.interfaces) this.advertisers.push(new Advertiser(ifname, this.o, this.o.log))
     } catch (e) {
       this.close()
+      if ((e as { cause?: NodeJS.ErrnoException }).cause?.code === 'EAFNOSUPPORT') {
+        this.o.log.warn({ err: (e as Error).message }, 'ra: this host has no IPv6; not advertising (iPXE will wait for a router as before)')
+        return
+      }
       throw e
     }
     this.o.log.info({ interfaces: this.o.interfaces, minIntervalS: this.o.minIntervalS, maxIntervalS: this.o.maxIntervalS, prefixes: this.o.prefixes.map((p) => `${p.prefix}/${p.length}`) }, 'ra: advertising (router lifetime 0, M=0, O=0)')

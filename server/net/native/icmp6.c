@@ -68,6 +68,7 @@ static const char *errno_code (int err)
     case ENETDOWN: return "ENETDOWN";
     case ENOBUFS: return "ENOBUFS";
     case EMSGSIZE: return "EMSGSIZE";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
     default: return "EIO";
   }
 }
