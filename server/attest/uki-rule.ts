@@ -13,10 +13,11 @@
  *   BIOS firmware never does. Only digests are bound by the PCR (an event's type and
  *   data are not), so the rule tells UEFI from BIOS by that digest, never by the
  *   event types a log claims: a log that replays to the quoted PCR 4 cannot lose it.
- * - systemd-stub 252 starts the kernel in its .linux section through the EFI
- *   handover entry point, with no LoadImage, so nothing follows the UKI in PCR 4.
- *   Later stubs start it with LoadImage, which adds one event with the kernel's own
- *   Authenticode hash: that one event is allowed after the UKI.
+ * - Debian's systemd-stub (252.39) starts the kernel in its .linux section with
+ *   LoadImage, so the firmware adds one more PCR 4 event: the kernel's own
+ *   Authenticode hash (seen in a real OVMF boot, test/fixtures/uki/). That one
+ *   event, and nothing else, may follow the UKI; a stub that jumps to the kernel
+ *   through the EFI handover entry point adds none.
  *
  * Pure: replayed events in, a verdict out. The caller has already checked that the
  * log replays to the quoted PCR 4.
