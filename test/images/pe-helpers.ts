@@ -5,7 +5,7 @@
  * located with a failure that names their Debian package, and the e2e kernel.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -106,9 +106,10 @@ export function needStub (): string {
 }
 
 /** Debian's kernel and the e2e initrd (scripts/e2e-assets.sh builds or reuses them). */
-export function e2eAssets (): { vmlinuz: string; initrd: string } {
+export function e2eAssets (): { dir: string; vmlinuz: string; initrd: string; busybox: string; kernelVersion: string } {
   const dir = execFileSync('bash', [join(ROOT, 'scripts/e2e-assets.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').at(-1)!
-  return { vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') }
+  const kernelVersion = existsSync(join(dir, 'kernel-version')) ? readFileSync(join(dir, 'kernel-version'), 'utf8').trim() : 'unknown'
+  return { dir, vmlinuz: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), busybox: join(dir, 'busybox'), kernelVersion }
 }
 
 /** `pesign --hash` of a file: an independent Authenticode implementation (NSS). */
