@@ -231,7 +231,13 @@ async function storm (s: StormSetup, srv: Server, label: string, phases: Phase[]
   const drops0 = { server: rcvbufErrors(s.topo.server), client: rcvbufErrors(s.topo.client) }
   const c0 = srv.cpuTicks()
   log(`${label}: ${s.nodes.length} nodes, phases ${phases.join(',')} (load ${loadBefore.join(' ')})`)
-  const r = await tsxInNs(s.topo.client, 'test/storm/main.ts', [cfgFile, outFile], OPTS.deadlineMs + 120_000, (t) => { for (const l of t.split('\n')) if (l.trim() !== '') log(`  ${l.trim()}`) }, OPTS.nice)
+  const say = (t: string): void => { for (const l of t.split('\n')) if (l.trim() !== '') log(`  ${l.trim()}`) }
+  // the simulator prints 'storm: N nodes' once its TPMs exist and the storm starts; one retry if it never does
+  let r = await tsxInNs(s.topo.client, 'test/storm/main.ts', [cfgFile, outFile], OPTS.deadlineMs + 600_000, say, OPTS.nice, { marker: 'storm: ', withinMs: 300_000 })
+  if (r.code !== 0 && !r.stderr.includes('storm: ')) {
+    log(`${label}: the simulator did not start; once more`)
+    r = await tsxInNs(s.topo.client, 'test/storm/main.ts', [cfgFile, outFile], OPTS.deadlineMs + 600_000, say, OPTS.nice, { marker: 'storm: ', withinMs: 300_000 })
+  }
   const c1 = srv.cpuTicks()
   const udpRcvbufErrors = { server: rcvbufErrors(s.topo.server) - drops0.server, client: rcvbufErrors(s.topo.client) - drops0.client }
   if (r.code !== 0) throw new Error(`${label}: the simulator failed (${r.code}): ${r.stderr.slice(-2000)}`)

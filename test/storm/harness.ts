@@ -129,16 +129,19 @@ export function killTsxChildren (): void {
  * root (`ip netns exec` and `nice` exec, so the pid is node's own), killed by pid
  * after `timeoutMs`.
  */
-export async function tsxInNs (ns: string, script: string, args: readonly string[], timeoutMs: number, onStderr?: (s: string) => void, nice = 0): Promise<NsRun> {
+export async function tsxInNs (ns: string, script: string, args: readonly string[], timeoutMs: number, onStderr?: (s: string) => void, nice = 0, started?: { marker: string; withinMs: number }): Promise<NsRun> {
   const t0 = Date.now()
   return await new Promise<NsRun>((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', ns, ...(nice !== 0 ? ['nice', '-n', String(nice)] : []), process.execPath, '--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'inherit', 'pipe'] })
     if (child.pid !== undefined) running.add(child.pid)
     let stderr = ''
     child.stderr!.on('data', (d: Buffer) => { const s = d.toString(); stderr += s; onStderr?.(s) })
-    const timer = setTimeout(() => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL') }, timeoutMs)
-    child.once('error', (e) => { clearTimeout(timer); reject(e) })
-    child.once('exit', (code) => { clearTimeout(timer); if (child.pid !== undefined) running.delete(child.pid); resolve({ code, stderr, ms: Date.now() - t0 }) })
+    const kill = (): void => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL') }
+    const timer = setTimeout(kill, timeoutMs)
+    // a child that never reaches its start line (seen once: tsx's esbuild service gone, the loader waiting forever) is killed early
+    const startTimer = started !== undefined ? setTimeout(() => { if (!stderr.includes(started.marker)) { stderr += `\n(no '${started.marker}' within ${started.withinMs} ms: killed)\n`; kill() } }, started.withinMs) : undefined
+    child.once('error', (e) => { clearTimeout(timer); clearTimeout(startTimer); reject(e) })
+    child.once('exit', (code) => { clearTimeout(timer); clearTimeout(startTimer); if (child.pid !== undefined) running.delete(child.pid); resolve({ code, stderr, ms: Date.now() - t0 }) })
   })
 }
 

@@ -27,8 +27,10 @@ async function main (): Promise<void> {
   const states = cfg.swtpmStates ?? []
   const real: Tpm[] = []
   try {
-    const tpms = Storm.softTpms({ ...cfg, nodes: cfg.nodes.slice(states.length) })
-    for (const [i, n] of cfg.nodes.slice(0, states.length).entries()) {
+    // TPMs only when the attest phase runs (the anchors' runs do not attest)
+    const attests = cfg.phases.includes('attest')
+    const tpms = attests ? Storm.softTpms({ ...cfg, nodes: cfg.nodes.slice(states.length) }) : new Map()
+    for (const [i, n] of cfg.nodes.slice(0, attests ? states.length : 0).entries()) {
       const s = await runSwtpm(states[i]!)
       swtpms.push(s)
       n.tpm = { tcti: s.tcti }
