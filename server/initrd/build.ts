@@ -35,7 +35,7 @@
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream, existsSync, statSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, open, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { chmod, cp, mkdir, mkdtemp, open, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { basename, delimiter, dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { NetbootError } from '../errors.js'
@@ -189,7 +189,12 @@ async function sha256File (path: string): Promise<string> {
 async function overlayBasedir (hostBase: string, moduleDir: string, into: string): Promise<void> {
   await mkdir(join(into, 'modules.d'), { recursive: true })
   for (const e of await readdir(hostBase)) {
-    if (e !== 'modules.d') await symlink(join(hostBase, e), join(into, e))
+    if (e === 'modules.d') continue
+    // --reproducible: dracut gives every file newer than $dracutbasedir/dracut-functions.sh
+    // that file's mtime (`find -newer`, which reads a symbolic link's own time): a copy
+    // with the host file's time, so files made during the build get a fixed time.
+    if (e === 'dracut-functions.sh') await cp(join(hostBase, e), join(into, e), { preserveTimestamps: true, dereference: true })
+    else await symlink(join(hostBase, e), join(into, e))
   }
   for (const m of await readdir(join(hostBase, 'modules.d'))) {
     // A host that has netboot's module installed already: ours wins.
@@ -240,17 +245,17 @@ export async function buildInitrd (opts: BuildInitrdOptions): Promise<BuiltInitr
   try {
     const base = join(work, 'dracut')
     await overlayBasedir(hostBase, join(root, MODULE_DIR), base)
-    const conf = join(work, 'netboot-dracut.conf')
-    const confdir = join(work, 'conf.d')
-    const tmpdir = join(work, 'tmp')
-    await mkdir(confdir)
-    await mkdir(tmpdir)
-    await writeFile(conf, moduleConf({ agentBundle, tpmAddon, node, ...(opts.caBundle !== undefined ? { caBundle: resolve(opts.caBundle) } : {}) }))
+    // Paths relative to the work directory (dracut's cwd): dracut stores its arguments
+    // in the image (build-parameter.txt), and a random directory name there would make
+    // two builds of the same inputs differ.
+    await mkdir(join(work, 'conf.d'))
+    await mkdir(join(work, 'tmp'))
+    await writeFile(join(work, 'netboot-dracut.conf'), moduleConf({ agentBundle, tpmAddon, node, ...(opts.caBundle !== undefined ? { caBundle: resolve(opts.caBundle) } : {}) }))
     const tmpOut = join(work, 'initrd.img')
-    const args = dracutArgs({ kver, kmoddir, conf, confdir, tmpdir, compress, extraDrivers: opts.extraDrivers ?? [], output: tmpOut })
+    const args = dracutArgs({ kver, kmoddir, conf: 'netboot-dracut.conf', confdir: 'conf.d', tmpdir: 'tmp', compress, extraDrivers: opts.extraDrivers ?? [], output: 'initrd.img' })
     log(`dracut ${kver} from ${kmoddir} (modules: ${DRACUT_MODULES.join(' ')}; ${compress})`)
     const t0 = Date.now()
-    await runDracut(dracut, args, { ...process.env, dracutbasedir: base, LC_ALL: 'C' }, opts.timeoutMs ?? 15 * 60_000, log)
+    await runDracut(dracut, args, work, { ...process.env, dracutbasedir: base, LC_ALL: 'C' }, opts.timeoutMs ?? 15 * 60_000, log)
     const ms = Date.now() - t0
     if (!existsSync(tmpOut) || statSync(tmpOut).size === 0) throw new NetbootError('IMAGE_BUILD_FAILED', `dracut exited 0 but wrote no initrd at ${tmpOut}`)
     // dracut writes the image mode 0600; it is served over HTTP.
@@ -266,11 +271,11 @@ export async function buildInitrd (opts: BuildInitrdOptions): Promise<BuiltInitr
 }
 
 /** Runs dracut, passing its lines to `log`; IMAGE_BUILD_FAILED with its error lines on failure. */
-async function runDracut (dracut: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number, log: (line: string) => void): Promise<void> {
+async function runDracut (dracut: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number, log: (line: string) => void): Promise<void> {
   const tail: string[] = []
   const errors: string[] = []
   await new Promise<void>((resolveRun, reject) => {
-    const child = spawn(dracut, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(dracut, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
     let timedOut = false
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL') }, timeoutMs)
     const take = (buf: { rest: string }) => (chunk: Buffer): void => {

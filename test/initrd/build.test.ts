@@ -11,10 +11,10 @@
  *   not "not supported"); the cmdline hooks, with the image's dracut-lib.sh, claim the
  *   root and ask for the network;
  * - the UKI (--uki): its .initrd section is the initrd, byte for byte.
- * Errors: missing modules.dep, a kernel of another version, dracut failing (its lines
- * surfaced). Needs root (chroot), dracut-core, dracut-network, zstd, cpio, swtpm,
+ * A second build of the same inputs gives the same bytes. Errors: missing
+ * modules.dep, a kernel of another version, dracut failing (its lines surfaced). Needs root (chroot), dracut-core, dracut-network, zstd, cpio, swtpm,
  * binutils, systemd-boot-efi; a missing one fails the test naming the package.
- * About 40-90 s (two dracut runs) on a quiet 2-core machine; no VM is booted.
+ * About 60-120 s (three dracut runs, one failing early) on a 2-core machine; no VM is booted.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
@@ -190,6 +190,13 @@ console.log(JSON.stringify(out))
     t.ok(sec !== undefined && sec.subarray(0, built.initrd.size).equals(readFileSync(initrd)), '.initrd is the initrd')
     const linux = peSectionBytes(bytes, '.linux')
     t.ok(linux !== undefined && linux.subarray(0, statSync(vmlinuz).size).equals(readFileSync(vmlinuz)), '.linux is the kernel')
+  })
+
+  t.test('reproducible: the same inputs built again, elsewhere, give the same bytes', async (t) => {
+    const again = join(tempDir(t, 'netboot-initrd-again-'), 'other-name.img')
+    const r2 = await buildInitrd({ kver, kmoddir, output: again })
+    t.equal(r2.sha256, built.initrd.sha256)
+    t.equal(r2.size, built.initrd.size)
   })
 
   t.test('errors name the input; dracut\'s failure is surfaced', async (t) => {
