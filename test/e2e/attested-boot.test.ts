@@ -35,6 +35,7 @@ import { CLI } from '../helpers/cli.js'
 import { netns, type Netns } from '../helpers/netns.js'
 import { startNsServer, type NsServer } from '../helpers/netboot-ns.js'
 import { tempDir } from '../helpers/tmp.js'
+import { buildUki, DEFAULT_STUB } from '../../server/images/uki.js'
 import { e2eAssets, ROOT, type E2eAssets } from './assets.js'
 import { missingFor, runVm, serialTail, type Firmware, type VmResult } from './qemu.js'
 import { localCa, missingSwtpmTools, provisionTpm, startVmTpm, type LocalCa } from './swtpm-vm.js'
@@ -166,7 +167,25 @@ async function netbootInitrd (assets: E2eAssets, log: (line: string) => void): P
   if (existsSync(out)) return out
   for (const old of readdirSync(assets.dir).filter((f) => /^netboot-initrd-[0-9a-f]{16}\.img$/.test(f))) rmSync(join(assets.dir, old), { force: true })
   log(`building the netboot initrd (${key}): netboot initrd build --kver ${assets.kernelVersion}`)
-  await run(process.execPath, [CLI, 'initrd', 'build', '--kver', assets.kernelVersion, '--kmoddir', kmodDir(assets), '--output', out], 900_000)
+  await run(process.execPath, [CLI, 'initrd', 'build', '--kver', assets.kernelVersion, '--kmoddir', kmodDir(assets), '--kernel', assets.kernel, '--output', out], 900_000)
+  return out
+}
+
+/** The kernel command line built into the UKI; iPXE passes netboot's own, which systemd-stub uses (docs/uki.md). */
+const UKI_CMDLINE = 'console=ttyS0,115200 panic=1'
+
+/**
+ * The unified kernel image UEFI nodes boot (server/images/uki.ts: the e2e kernel and
+ * the netboot initrd in one PE with systemd's EFI stub), cached next to the initrd it
+ * wraps, by the digests of its inputs.
+ */
+async function netbootUki (assets: E2eAssets, initrd: string, initrdSha: string): Promise<string> {
+  const key = createHash('sha256').update(assets.kernelSha256).update(initrdSha).update(readFileSync(DEFAULT_STUB)).update(UKI_CMDLINE)
+    .update(readFileSync(join(ROOT, 'server', 'images', 'uki.ts'))).digest('hex').slice(0, 16)
+  const out = join(assets.dir, `netboot-uki-${key}.efi`)
+  if (existsSync(out)) return out
+  for (const old of readdirSync(assets.dir).filter((f) => /^netboot-uki-[0-9a-f]{16}\.efi$/.test(f))) rmSync(join(assets.dir, old), { force: true })
+  await buildUki({ kernel: assets.kernel, initrd, cmdline: UKI_CMDLINE, output: out })
   return out
 }
 
@@ -259,8 +278,12 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
   // --- artefacts: the netboot initrd (dracut + the agent), two root images -------
   let t0 = Date.now()
   const initrd = await netbootInitrd(assets, (l) => t.comment(l))
-  const initrdSha = sha256(readFileSync(initrd))
   t.comment(`netboot initrd for ${assets.kernelVersion}: ${(statSync(initrd).size / 1048576).toFixed(1)} MiB (${((Date.now() - t0) / 1000).toFixed(1)} s to build or find)`)
+  const initrdSha = sha256(readFileSync(initrd))
+  t0 = Date.now()
+  const uki = await netbootUki(assets, initrd, initrdSha)
+  const ukiSha = sha256(readFileSync(uki))
+  t.comment(`unified kernel image for UEFI nodes: ${(statSync(uki).size / 1048576).toFixed(1)} MiB (${((Date.now() - t0) / 1000).toFixed(1)} s to build or find)`)
   const rootfs = (await run('bash', [join(ROOT, 'scripts', 'test-rootfs.sh'), join(assets.dir, 'rootfs-e2e.squashfs'), 'e2e-root', join(assets.dir, 'busybox')], 120_000)).trim().split('\n').pop()!
   const rootfsBad = (await run('bash', [join(ROOT, 'scripts', 'test-rootfs.sh'), join(assets.dir, 'rootfs-tampered.squashfs'), 'e2e-tampered', join(assets.dir, 'busybox')], 120_000)).trim().split('\n').pop()!
   const rootfsSha = sha256(readFileSync(rootfs))
@@ -292,7 +315,9 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
 
   await nb(['group', 'add', 'e2e'])
   for (const m of MACHINES) await nb(['node', 'add', m.node, '--mac', m.mac, '--ip', m.ip, '--group', 'e2e'])
-  await nb(['image', 'add', 'e2e-root', '--kernel', assets.kernel, '--initrd', initrd, '--rootfs', rootfs])
+  // BIOS nodes boot the kernel and initrd of e2e-root, UEFI nodes its UKI (measured whole into PCR 4).
+  await nb(['image', 'add', 'e2e-root', '--kernel', assets.kernel, '--initrd', initrd, '--rootfs', rootfs, '--uki', uki])
+  const ukiAuthenticode = (JSON.parse(await nb(['--json', 'image', 'show', 'e2e-root'])) as { ukiAuthenticode?: { sha256?: string } }[])[0]?.ukiAuthenticode?.sha256
   await nb(['image', 'add', 'e2e-tampered', '--kernel', assets.kernel, '--initrd', initrd, '--rootfs', rootfsBad])
   // panic=1: a failure in the initramfs ends the machine (with -no-reboot) instead of hanging to the timeout.
   await nb(['boot', 'set', 'default', '--image', 'e2e-root', '--params', 'console=ttyS0,115200 panic=1 ip=dhcp rd.neednet=1'])
@@ -315,6 +340,11 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
   tamper(badBlob)
   t.not(sha256(readFileSync(badBlob)), rootfsBadSha, 'the stored blob of e2e-tampered no longer hashes to its registered digest')
 
+  /** GET /images/<digest>… requests from a machine's address in netboot's log. */
+  const imageGets = (m: Machine, digest: string): unknown[] => parseLog(server.log()).filter((l) => {
+    const req = l.req as { remoteAddress?: string; url?: string } | undefined
+    return l.msg === 'incoming request' && req?.remoteAddress === m.ip && (req.url ?? '').startsWith(`/images/${digest}`)
+  })
   const audit = async (): Promise<AuditEntry[]> => JSON.parse(await nb(['--json', 'audit', 'list', '--limit', '1000'])) as AuditEntry[]
   const timelines: string[] = []
 
@@ -348,7 +378,7 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
       t.notOk(serial.includes(secrets.get(m.node)!), 'the secret itself never reaches the console')
       const entries = (await audit()).filter((e) => e.seq > auditBefore)
       const mine = (action: string, outcome?: string): AuditEntry[] => entries.filter((e) => e.action === action && (e.target === m.node || e.actor.id === m.node) && (outcome === undefined || e.outcome === outcome))
-      const rootfsGets = parseLog(server.log()).filter((l) => l.msg === 'incoming request' && (l.req as { remoteAddress?: string; url?: string } | undefined)?.remoteAddress === m.ip && ((l.req as { url?: string }).url ?? '').startsWith('/images/') && ((l.req as { url?: string }).url ?? '').includes(m.image === 'e2e-root' ? rootfsSha : rootfsBadSha))
+      const rootfsGets = imageGets(m, m.image === 'e2e-root' ? rootfsSha : rootfsBadSha)
 
       if (m.run === 'bios' || m.run === 'uefi') {
         t.equal(accepted?.code, 0, `the admin accepted ${m.node}'s pending TPM (${accepted?.out.trim() ?? ''})`)
@@ -371,6 +401,10 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
         if (m.run === 'uefi') {
           t.type(finish[0]?.detail.eventLog, 'string', "the agent sent the firmware's event log (its sha256 is in the audit entry)")
           t.ok(Number(finish[0]?.detail.events) > 0, `the event log replayed to the quoted PCRs (${String(finish[0]?.detail.events)} events)`)
+          const ukiCheck = finish[0]?.detail.uki as { expected?: string; basis?: string } | undefined
+          t.match(ukiAuthenticode ?? '', /^[0-9a-f]{64}$/, "netboot computed the UKI's Authenticode digest on upload")
+          t.equal(ukiCheck?.expected, ukiAuthenticode, `the PCR 4 rule passed: the firmware measured the served UKI (${JSON.stringify(ukiCheck)})`)
+          t.ok(imageGets(m, ukiSha).length > 0 && imageGets(m, initrdSha).length === 0, 'the UEFI node fetched the UKI and no separate initrd')
         } else {
           t.comment(`BIOS: the agent sent ${finish[0]?.detail.eventLog === null || finish[0]?.detail.eventLog === undefined ? 'no event log' : `an event log (${String(finish[0]?.detail.events)} events)`}`)
         }
@@ -398,13 +432,15 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
       }
 
       // The boot timeline: netboot's log (DHCP, iPXE, boot script, kernel, initrd) and the serial console.
+      // A UEFI node's "kernel" is the UKI, and it has no initrd of its own.
+      const viaUki = m.firmware !== 'bios' && m.image === 'e2e-root'
       const tl = bootTimeline(parseLog(server.log()), {
-        mac: m.mac, ip: m.ip, kernelSha256: assets.kernelSha256, initrdSha256: initrdSha, viaTftp: false,
+        mac: m.mac, ip: m.ip, kernelSha256: viaUki ? ukiSha : assets.kernelSha256, initrdSha256: initrdSha, viaTftp: false,
       }, vm.started)
-      t.same(tl.problems, [], "netboot's log shows dhcp (iPXE) → boot script → kernel → initrd")
+      t.same(tl.problems.filter((p) => !(viaUki && p === 'initrd: not in the log')), [], `netboot's log shows dhcp (iPXE) → boot script → ${viaUki ? 'UKI' : 'kernel → initrd'}`)
       const at = (re: RegExp, name: string): { name: string; time: number }[] => vm.seen.has(re.source) ? [{ name, time: vm.seen.get(re.source)! }] : []
       const points = [
-        ...tl.steps.filter((s) => s.name !== 'tftp').map((s) => ({ name: s.name === 'ipxe' ? 'ipxe-dhcp' : s.name, time: s.time })),
+        ...tl.steps.filter((s) => s.name !== 'tftp').map((s) => ({ name: s.name === 'ipxe' ? 'ipxe-dhcp' : s.name === 'kernel' && viaUki ? 'uki' : s.name, time: s.time })),
         ...at(SERIAL.linux, 'linux'), ...at(SERIAL.dracut, 'dracut'), ...at(SERIAL.initrdDhcp, 'dhcp-initrd'), ...agentStart(vm), ...at(SERIAL.pending, 'approved'), ...at(SERIAL.attested, 'attested'),
         ...at(SERIAL.secrets, 'secrets'), ...at(SERIAL.verified, 'verified'), ...at(SERIAL.mounted, 'mounted'), ...at(SERIAL.switchRoot, 'switch-root'),
         { name: 'exit', time: vm.ended },
