@@ -2,6 +2,11 @@
  * Boot benchmark (issue #7, "Performance"): one VM's boot timeline, phase by phase,
  * from netboot and from a baseline booted in the same run.
  *
+ *   netboot-attested  the product: `netboot serve` with attestation (tofu enrollment,
+ *                  PCR policy off), the netboot initrd (`netboot initrd build`: dracut +
+ *                  the agent) and a swtpm TPM: the agent attests, gets its token,
+ *                  downloads and verifies the root image by digest, mounts it under an
+ *                  overlay and switches root (test/e2e/attested-boot.test.ts's path).
  *   netboot        `netboot serve` (DHCP, router advertisements on, HTTP boot script
  *                  and /images) boots Debian's kernel, the baseline's dracut initrd and
  *                  the root image by its digest. No attestation (see docs/bench-boot.md).
@@ -27,19 +32,20 @@
  *               the squashfs downloaded, mounted under an overlay, switch_root
  *   off         QEMU exits (the root image powers off at once)
  *
- *   npx tsx bench/boot/run.ts [--rounds N] [--only netboot,baseline,…] [--out FILE]
+ *   npx tsx bench/boot/run.ts [--rounds N] [--only netboot-attested,baseline,…] [--out FILE] [--keep DIR]
  *
  * Needs root, qemu-system-x86, ipxe-qemu, seabios, dnsmasq, nginx, dracut-core,
  * dracut-network, dracut-live, squashfs-tools, zstd, and a built netboot (npm run build).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { e2eAssets } from '../../test/e2e/assets.js'
 import { missingFor, QEMU, qemuArgs } from '../../test/e2e/qemu.js'
+import { localCa, missingSwtpmTools, provisionTpm, startVmTpm } from '../../test/e2e/swtpm-vm.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CLI = join(ROOT, 'dist', 'server', 'cli', 'main.js')
@@ -49,8 +55,10 @@ const MAC = '52:54:00:98:00:01'
 const IP = '10.98.0.11'
 const BOOT_TIMEOUT_MS = 240_000
 
-export type Variant = 'netboot' | 'netboot-no-ra' | 'baseline' | 'baseline-ra'
-const VARIANTS: readonly Variant[] = ['netboot', 'netboot-no-ra', 'baseline', 'baseline-ra']
+export type Variant = 'netboot-attested' | 'netboot' | 'netboot-no-ra' | 'baseline' | 'baseline-ra'
+const VARIANTS: readonly Variant[] = ['netboot-attested', 'netboot', 'netboot-no-ra', 'baseline', 'baseline-ra']
+/** Enough for the attested initrd (node and the agent); every variant gets the same machine. */
+const MEMORY_MIB = 1536
 
 export const MARKERS: readonly { name: string; re: RegExp }[] = [
   { name: 'ipxe', re: /iPXE initialising devices/ },
@@ -58,6 +66,7 @@ export const MARKERS: readonly { name: string; re: RegExp }[] = [
   { name: 'configured', re: /Configuring \(net0[^\n]*?\bok\b/ },
   { name: 'script', re: /netboot: node \S+ boots image|BENCH-BASELINE-SCRIPT/ },
   { name: 'linux', re: /Linux version \d/ },
+  { name: 'attested', re: /netboot\[attest\] \+[\d.]+s: attested as / },
   { name: 'rootfs', re: /BENCH-ROOTFS-UP/ },
 ]
 
@@ -104,7 +113,32 @@ async function waitFor (what: string, fn: () => boolean, timeoutMs: number): Pro
 
 // --- the servers -------------------------------------------------------------------
 
-interface Assets { kernel: string; initrd: string; rootfs: string; sha: { kernel: string; initrd: string; rootfs: string } }
+interface Assets { kernel: string; initrd: string; rootfs: string; netbootInitrd?: string; ekCa?: string; sha: { kernel: string; initrd: string; rootfs: string } }
+
+/**
+ * The netboot initrd (`netboot initrd build`) for the e2e kernel, rebuilt when the
+ * agent bundle, the TPM addon, the dracut module or the builder changed.
+ */
+export function netbootInitrdStamp (kver: string): string {
+  const h = createHash('sha256').update(kver)
+  const moduleDir = join(ROOT, 'dracut', '90netboot')
+  for (const f of readdirSync(moduleDir).sort()) h.update(f).update(readFileSync(join(moduleDir, f)))
+  for (const f of [join(ROOT, 'dist', 'agent', 'netboot-agent.mjs'), join(ROOT, 'agent', 'tpm', 'build', 'Release', 'netboot_tpm.node'), join(ROOT, 'server', 'initrd', 'build.ts')]) {
+    if (!existsSync(f)) throw new Error(`${f} is missing (npm run build:agent)`)
+    h.update(readFileSync(f))
+  }
+  return h.digest('hex')
+}
+
+function netbootInitrd (cache: string, kver: string, kmoddir: string): string {
+  const stamp = netbootInitrdStamp(kver)
+  const out = join(cache, 'netboot-initrd.img')
+  if (existsSync(out) && existsSync(`${out}.stamp`) && readFileSync(`${out}.stamp`, 'utf8') === stamp) return out
+  console.log('building the netboot initrd (netboot initrd build)…')
+  execFileSync(process.execPath, [CLI, 'initrd', 'build', '--kver', kver, '--kmoddir', kmoddir, '--output', out], { stdio: ['ignore', 'inherit', 'inherit'], timeout: 1_800_000 })
+  writeFileSync(`${out}.stamp`, stamp)
+  return out
+}
 
 const sha256 = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex')
 
@@ -115,7 +149,7 @@ function cmdline (rootUrl: string): string {
 
 interface Server { stop (): Promise<void>; log (): string }
 
-async function startNetboot (ns: string, dir: string, a: Assets, ra: boolean): Promise<Server> {
+async function startNetboot (ns: string, dir: string, a: Assets, ra: boolean, attested: boolean): Promise<Server> {
   mkdirSync(join(dir, 'data'), { recursive: true })
   const cfg = join(dir, 'netboot.yaml')
   writeFileSync(cfg, `
@@ -126,7 +160,7 @@ http: { listen: 0.0.0.0, port: ${HTTP_PORT} }
 admin: { listen: 127.0.0.1, port: 8081 }
 tftp: { enabled: true, port: 69, ipxe_dir: /usr/lib/ipxe }
 unknown_nodes: { action: reboot, lease_time: 120 }
-attestation: { enabled: false }
+attestation: { enabled: ${attested}, enrollment: tofu, pcr_policy: off${a.ekCa !== undefined ? `, ek_ca: ${a.ekCa}` : ''} }
 ra: { enabled: ${ra} }
 dhcp:
   lease_time: 600
@@ -140,8 +174,14 @@ dhcp:
   const token = (JSON.parse(sh(process.execPath, [CLI, '-c', cfg, '--json', 'token', 'create', '--local', 'bench'])) as { value: string }).value
   const cli = (args: string[]): string => execFileSync('ip', ['netns', 'exec', ns, process.execPath, CLI, '-c', cfg, ...args], { encoding: 'utf8', env: { ...process.env, NETBOOT_TOKEN: token }, timeout: 120_000 })
   cli(['node', 'add', 'bench', '--mac', MAC, '--ip', IP])
-  cli(['image', 'add', 'bench', '--kernel', a.kernel, '--initrd', a.initrd, '--rootfs', a.rootfs])
-  cli(['boot', 'set', 'default', '--image', 'bench', '--params', cmdline(`http://${SERVER}:${HTTP_PORT}/images/${a.sha.rootfs}/rootfs.squashfs`)])
+  if (attested) {
+    // The netboot initrd's agent finds the root image from the attestation's answer (root=netboot).
+    cli(['image', 'add', 'bench', '--kernel', a.kernel, '--initrd', a.netbootInitrd!, '--rootfs', a.rootfs])
+    cli(['boot', 'set', 'default', '--image', 'bench', '--params', 'console=ttyS0,115200 panic=1 ip=dhcp rd.neednet=1'])
+  } else {
+    cli(['image', 'add', 'bench', '--kernel', a.kernel, '--initrd', a.initrd, '--rootfs', a.rootfs])
+    cli(['boot', 'set', 'default', '--image', 'bench', '--params', cmdline(`http://${SERVER}:${HTTP_PORT}/images/${a.sha.rootfs}/rootfs.squashfs`)])
+  }
   return { log: () => log, stop: async () => { await stop(proc) } }
 }
 
@@ -231,12 +271,12 @@ export interface BootResult {
   readonly load1: number
 }
 
-async function boot (ns: string, dir: string, variant: Variant, round: number): Promise<BootResult> {
+async function boot (ns: string, dir: string, variant: Variant, round: number, tpmSocket?: string): Promise<BootResult> {
   const tap = `tapb${round}${VARIANTS.indexOf(variant)}`
   sh('ip', ['-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap'])
   sh('ip', ['-n', ns, 'link', 'set', tap, 'master', 'br0'])
   sh('ip', ['-n', ns, 'link', 'set', tap, 'up'])
-  const argv = qemuArgs({ firmware: 'bios', tap, mac: MAC, name: `bench-${variant}` })
+  const argv = qemuArgs({ firmware: 'bios', tap, mac: MAC, name: `bench-${variant}`, memoryMiB: MEMORY_MIB, ...(tpmSocket !== undefined ? { tpmSocket } : {}) })
   const serialFile = join(dir, `${variant}-${round}-serial.log`)
   const file = createWriteStream(serialFile)
   const seen = new Map<string, number>()
@@ -285,22 +325,24 @@ export function phases (r: BootResult): Record<string, number | undefined> {
     'configure (DHCP, IPv6 wait)': d('configure', 'configured'),
     'configured → script': d('configured', 'script'),
     'script → kernel running (downloads)': d('script', 'linux'),
-    'kernel → root image (initrd: DHCP, squashfs, overlay)': d('linux', 'rootfs'),
+    'kernel → attested': d('linux', 'attested'),
+    'kernel → root image (initrd: DHCP, [attestation,] squashfs, overlay)': d('linux', 'rootfs'),
     'power-on → root image': r.at.rootfs,
   }
 }
 
 async function main (): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the boot benchmark needs root (namespaces, taps, QEMU)')
-  const missing = [...missingFor('bios'), ...[['/usr/sbin/dnsmasq', 'dnsmasq'], ['/usr/sbin/nginx', 'nginx'], [CLI, 'npm run build']].filter(([f]) => !existsSync(f!)).map(([f, p]) => `${f} (${p})`)]
-  if (missing.length > 0) throw new Error(`missing: ${missing.join(', ')}`)
   const rounds = Number(arg('rounds') ?? 1)
   const only = (arg('only')?.split(',') ?? VARIANTS) as Variant[]
+  const missing = [...missingFor('bios'), ...(only.includes('netboot-attested') ? missingSwtpmTools() : []), ...[['/usr/sbin/dnsmasq', 'dnsmasq'], ['/usr/sbin/nginx', 'nginx'], [CLI, 'npm run build']].filter(([f]) => !existsSync(f!)).map(([f, p]) => `${f} (${p})`)]
+  if (missing.length > 0) throw new Error(`missing: ${missing.join(', ')}`)
   const e2e = await e2eAssets()
   const cache = execFileSync('bash', [join(ROOT, 'bench', 'boot', 'assets.sh'), join(ROOT, '.cache', 'bench-boot')], { encoding: 'utf8', timeout: 900_000, stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!
   const a: Assets = { kernel: e2e.kernel, initrd: join(cache, 'baseline-initrd.img'), rootfs: join(cache, 'rootfs.squashfs'), sha: { kernel: e2e.kernelSha256, initrd: '', rootfs: '' } }
   a.sha.initrd = sha256(a.initrd)
   a.sha.rootfs = sha256(a.rootfs)
+  let tpmState: string | undefined
 
   const ns = `nbb-boot-${randomBytes(3).toString('hex')}`
   sh('ip', ['netns', 'add', ns])
@@ -310,34 +352,47 @@ async function main (): Promise<void> {
   sh('ip', ['-n', ns, 'addr', 'add', `${SERVER}/24`, 'dev', 'br0'])
   sh('ip', ['-n', ns, 'link', 'set', 'br0', 'up'])
   const work = mkdtempSync('/tmp/nbb-boot-')
-  const keep = join(ROOT, 'bench', 'out', 'boot-last')
+  const keep = arg('keep') ?? join(ROOT, 'bench', 'out', 'boot-last')
   rmSync(keep, { recursive: true, force: true })
   mkdirSync(keep, { recursive: true })
   finals.push(() => { rmSync(work, { recursive: true, force: true }) })
+  if (only.includes('netboot-attested')) {
+    a.netbootInitrd = netbootInitrd(cache, e2e.kernelVersion, join(e2e.dir, 'modules', 'lib', 'modules', e2e.kernelVersion))
+    // One TPM for every attested boot (tofu: the first boot records its EK, later ones match).
+    tpmState = join(work, 'tpm')
+    const ca = localCa(join(work, 'ca'), 'netboot-bench')
+    provisionTpm(ca, tpmState)
+    // tofu still checks an EK certificate against ek_ca when the TPM has one: trust the swtpm's local CA.
+    a.ekCa = ca.dir
+  }
 
   const results: BootResult[] = []
+  const out = arg('out') ?? join(ROOT, 'bench', 'out', `boot-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  mkdirSync(join(out, '..'), { recursive: true })
+  // Written after every boot: an interrupted run keeps what it measured.
+  const save = (): void => { writeFileSync(out, JSON.stringify({ kind: 'netboot-boot-bench', at: new Date().toISOString(), assets: a, markers: MARKERS.map((m) => ({ name: m.name, re: m.re.source })), results: results.map((r) => ({ ...r, phases: phases(r) })) }, null, 2)) }
   for (let round = 1; round <= rounds; round++) {
     for (const v of VARIANTS.filter((x) => only.includes(x))) {
       const dir = join(work, `${v}-${round}`)
       mkdirSync(dir, { recursive: true })
-      const servers = v.startsWith('baseline') ? [await startBaseline(ns, dir, a), ...(v === 'baseline-ra' ? [await startRaOnly(ns, dir)] : [])] : [await startNetboot(ns, dir, a, v === 'netboot')]
+      const servers = v.startsWith('baseline') ? [await startBaseline(ns, dir, a), ...(v === 'baseline-ra' ? [await startRaOnly(ns, dir)] : [])] : [await startNetboot(ns, dir, a, v !== 'netboot-no-ra', v === 'netboot-attested')]
+      const vtpm = v === 'netboot-attested' ? await startVmTpm(tpmState!, join(dir, 'swtpm.sock'), join(keep, `${v}-${round}-swtpm.log`)) : undefined
       const server: Server = { log: () => servers.map((x) => x.log()).join('\n'), stop: async () => { for (const x of servers) await x.stop() } }
       let r: BootResult
       try {
-        r = await boot(ns, keep, v, round)
+        r = await boot(ns, keep, v, round, vtpm?.socket)
       } finally {
+        await vtpm?.stop()
         writeFileSync(join(keep, `${v}-${round}-server.log`), server.log())
         await server.stop()
       }
       results.push(r)
+      save()
       const p = phases(r)
       console.log(`${v} #${round} ${r.ok ? 'ok' : 'FAILED'} (load ${r.load1.toFixed(1)}): ${Object.entries(r.at).map(([k, s]) => `${k} ${s.toFixed(1)}`).join(', ')}`)
       console.log(`   ${Object.entries(p).map(([k, s]) => `${k}: ${s?.toFixed(1) ?? '–'}`).join(' | ')}${r.rootMount !== undefined ? ` | / = ${r.rootMount}` : ''}`)
     }
   }
-  const out = arg('out') ?? join(ROOT, 'bench', 'out', `boot-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
-  mkdirSync(join(out, '..'), { recursive: true })
-  writeFileSync(out, JSON.stringify({ kind: 'netboot-boot-bench', at: new Date().toISOString(), assets: a, markers: MARKERS.map((m) => ({ name: m.name, re: m.re.source })), results: results.map((r) => ({ ...r, phases: phases(r) })) }, null, 2))
   console.log(`results: ${out}; serial consoles and server logs: ${keep}`)
   if (results.some((r) => !r.ok)) process.exitCode = 1
 }
