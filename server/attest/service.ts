@@ -27,13 +27,15 @@ import { parseEventLog, replay } from './eventlog/index.js'
 import { verifyEkCert } from './ekcert.js'
 import { evaluatePcrPolicy, type PcrPolicyMode } from './pcr-policy.js'
 import type { AttestFinishRequest, AttestStartRequest } from './wire.js'
-import { BOOT_APPLICATION_PCR, checkUkiMeasurement } from './uki-rule.js'
+import { BOOT_APPLICATION_PCR, KERNEL_PARAMETERS_PCR, checkUkiCmdline, checkUkiMeasurement } from './uki-rule.js'
 
 /** The unified kernel image the node's image serves to UEFI nodes (docs/uki.md). */
 export interface PlannedUki {
   readonly sha256: string
   readonly authenticode: AuthenticodeDigests
   readonly linux?: AuthenticodeDigests
+  /** The LoadOptions iPXE passes the UKI: `uki.efi <node command line>`; checked against PCR 12 when it is quoted. */
+  readonly loadOptions?: string
 }
 
 /** What the server plans for a node: its root image (the agent trusts these, never its command line) and its UKI. */
@@ -283,7 +285,14 @@ export class AttestationService {
     if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}`, evidence: { ...base, actual: [] } }
     const linux = uki.linux?.[this.cfg.bank]
     const v = checkUkiMeasurement(parsed.value.events, bankAlg, { uki: Buffer.from(expected, 'hex'), ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}) })
-    return v.ok ? { ok: true, evidence: { ...base, basis: v.basis } } : { ok: false, why: v.why, evidence: { ...base, actual: v.actual } }
+    if (!v.ok) return { ok: false, why: v.why, evidence: { ...base, actual: v.actual } }
+    if (v.basis !== 'uki-measured' || uki.loadOptions === undefined) return { ok: true, evidence: { ...base, basis: v.basis } }
+    // the command line: only a quoted PCR 12 proves what the log says of it
+    if (!this.cfg.pcrs.includes(KERNEL_PARAMETERS_PCR)) return { ok: true, evidence: { ...base, basis: v.basis, cmdline: 'not-quoted' } }
+    const c = checkUkiCmdline(parsed.value.events, bankAlg, uki.loadOptions)
+    return c.ok
+      ? { ok: true, evidence: { ...base, basis: v.basis, cmdline: c.basis } }
+      : { ok: false, why: c.why, evidence: { ...base, basis: v.basis, cmdline: { expected: c.expected, actual: c.actual } } }
   }
 
   /** Applies the enrollment policy to a known node's first TPM. */

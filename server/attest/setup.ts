@@ -8,6 +8,7 @@ import { NodeTokens } from '../tokens/node-token.js'
 import { loadCaBundle } from './ekcert.js'
 import { AttestationService, type PlannedBoot } from './service.js'
 import type { BootPlan, BootService } from '../boot/service.js'
+import { UKI_IMAGE_NAME } from '../boot/script.js'
 
 const DAY_MS = 86_400_000
 
@@ -17,7 +18,7 @@ export function plannedBoot (p: BootPlan): PlannedBoot {
   return {
     ...(p.rootfsUrl !== undefined ? { rootfsUrl: p.rootfsUrl } : {}), ...(i.rootfsSha256 !== undefined ? { rootfsSha256: i.rootfsSha256 } : {}), imageRef: p.imageRef,
     ...(i.ukiSha256 !== undefined && i.ukiAuthenticode !== undefined
-      ? { uki: { sha256: i.ukiSha256, authenticode: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}) } } : {}),
+      ? { uki: { sha256: i.ukiSha256, authenticode: i.ukiAuthenticode, ...(i.ukiLinuxAuthenticode !== undefined ? { linux: i.ukiLinuxAuthenticode } : {}), loadOptions: p.cmdline === '' ? UKI_IMAGE_NAME : `${UKI_IMAGE_NAME} ${p.cmdline}` } } : {}),
   }
 }
 

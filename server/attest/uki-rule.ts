@@ -30,6 +30,8 @@ import { algName, hashInfo } from './tpm/alg.js'
 export const UEFI_BOOT_OPTION_ACTION = 'Calling EFI Application from Boot Option'
 /** The PCR UEFI firmware measures boot applications into (PFP §3.3.4.4). */
 export const BOOT_APPLICATION_PCR = 4
+/** The PCR systemd-stub (252) measures a command line passed by its loader into (TPM_PCR_INDEX_KERNEL_PARAMETERS). */
+export const KERNEL_PARAMETERS_PCR = 12
 
 export interface UkiExpectation {
   /** The served UKI's Authenticode digest in the quoted bank. */
@@ -72,4 +74,29 @@ export function checkUkiMeasurement (events: readonly TcgEvent[], bankAlg: numbe
     return { ok: false, why: `PCR 4 was extended ${after.length} more time(s) after the UKI (${next.join(', ')}): something else ran after it`, expected, actual: apps }
   }
   return { ok: true, basis: 'uki-measured' }
+}
+
+export type CmdlineVerdict =
+  | { readonly ok: true; readonly basis: 'matches' | 'built-in' }
+  | { readonly ok: false; readonly why: string; readonly expected: string; readonly actual: readonly string[] }
+
+/**
+ * The command line check for a UKI node whose log passed checkUkiMeasurement, for
+ * when PCR 12 is quoted. systemd-stub 252 with Secure Boot off replaces its built-in
+ * .cmdline with the LoadOptions its loader passed and measures them into PCR 12 as
+ * EV_IPL, digest = H(UTF-16LE text ‖ NUL) (stub.c, measure.c tpm_log_load_options;
+ * seen in a real OVMF boot). iPXE passes `<image name> <command line>`
+ * (efi_image.c efi_image_cmdline). So PCR 12 must hold exactly one event, with the
+ * digest of the LoadOptions the server served (`loadOptions`), or none at all (the
+ * stub used the built-in .cmdline, which PCR 4 already covers).
+ */
+export function checkUkiCmdline (events: readonly TcgEvent[], bankAlg: number, loadOptions: string): CmdlineVerdict {
+  const info = hashInfo(bankAlg)
+  if (info === undefined) throw new Error(`checkUkiCmdline: ${algName(bankAlg)} is not a hash node:crypto computes`)
+  const expected = createHash(info.name).update(Buffer.from(`${loadOptions}\0`, 'utf16le')).digest()
+  const pcr12 = events.filter((e) => e.pcr === KERNEL_PARAMETERS_PCR && e.type !== EV.NO_ACTION)
+  if (pcr12.length === 0) return { ok: true, basis: 'built-in' }
+  const actual = pcr12.map((e) => e.digests.get(bankAlg)?.toString('hex') ?? '-')
+  if (pcr12.length === 1 && pcr12[0]!.digests.get(bankAlg)?.equals(expected) === true) return { ok: true, basis: 'matches' }
+  return { ok: false, why: `PCR ${KERNEL_PARAMETERS_PCR} shows another kernel command line than the one served (${pcr12.length} event(s))`, expected: expected.toString('hex'), actual }
 }

@@ -97,7 +97,7 @@ export interface AutoexecScriptInput {
 
 const KERNEL_IMAGE_NAME = 'vmlinuz'
 /** iPXE image name of the UKI; iPXE puts it first in the command line it passes (efi_image_cmdline). */
-const UKI_IMAGE_NAME = 'uki.efi'
+export const UKI_IMAGE_NAME = 'uki.efi'
 const MAX_INITRDS = 8
 const DEFAULT_REBOOT_DELAY = 30
 const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/

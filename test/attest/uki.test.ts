@@ -22,7 +22,7 @@ import pino from 'pino'
 import t, { type Test } from 'tap'
 import { AttestationService, type AttestationConfig } from '../../server/attest/service.js'
 import { plannedBoot } from '../../server/attest/setup.js'
-import { BOOT_APPLICATION_PCR, UEFI_BOOT_OPTION_ACTION, checkUkiMeasurement } from '../../server/attest/uki-rule.js'
+import { BOOT_APPLICATION_PCR, UEFI_BOOT_OPTION_ACTION, checkUkiCmdline, checkUkiMeasurement } from '../../server/attest/uki-rule.js'
 import { EV, parseEventLog, type TcgEvent } from '../../server/attest/eventlog/index.js'
 import { TPM_ALG } from '../../server/attest/tpm/alg.js'
 import { BootService } from '../../server/boot/service.js'
@@ -87,6 +87,27 @@ t.test('rule on a real UEFI log (reference/eventlogs/ubuntu2104.evlog: shim, the
   t.same(checkUkiMeasurement(log.value.events, TPM_ALG.SHA1, { uki: log.value.events.filter((e) => e.pcr === 4 && e.type === EV.EFI_BOOT_SERVICES_APPLICATION).at(-1)!.digests.get(TPM_ALG.SHA1)! }), { ok: true, basis: 'uki-measured' }, 'the sha1 bank too')
 })
 
+t.test('command line rule (PCR 12): one event with the served LoadOptions, or none', async (t) => {
+  const served = 'uki.efi console=ttyS0 netboot.node=nid001'
+  const d = (s: string): Buffer => h256(Buffer.from(`${s}\0`, 'utf16le'))
+  const ipl = (s: string, i = 20): TcgEvent => ev(i, 12, EV.IPL, d(s), Buffer.from(`${s}\0`, 'utf16le'))
+  t.same(checkUkiCmdline([ipl(served)], SHA256, served), { ok: true, basis: 'matches' })
+  t.same(checkUkiCmdline([], SHA256, served), { ok: true, basis: 'built-in' }, 'Secure Boot on: the stub used .cmdline, which PCR 4 covers')
+  t.match(checkUkiCmdline([ipl('uki.efi console=ttyS0 netboot.node=nid001 netboot.server=http://evil')], SHA256, served), { ok: false, expected: d(served).toString('hex'), why: /another kernel command line/ })
+  t.match(checkUkiCmdline([ipl(served), ipl('init=/bin/sh', 21)], SHA256, served), { ok: false }, 'a second PCR 12 event')
+  t.match(checkUkiCmdline([ipl(served.slice(8))], SHA256, served), { ok: false }, 'without the image name iPXE puts first')
+
+  // the real thing: OVMF's shell started a UKI with a command line (test/fixtures/uki/ovmf-shell-cmdline.*)
+  const rec = JSON.parse(readFileSync(new URL('../fixtures/uki/ovmf-shell-cmdline.json', import.meta.url), 'utf8')) as { loadOptions: string; uki: { sha256: string; sha1: string }; linux: { sha256: string; sha1: string } }
+  const log = parseEventLog(readFileSync(new URL('../fixtures/uki/ovmf-shell-cmdline.evlog', import.meta.url)))
+  if (!log.ok) throw log.error
+  for (const [alg, bank] of [[SHA256, 'sha256'], [TPM_ALG.SHA1, 'sha1']] as const) {
+    t.same(checkUkiMeasurement(log.value.events, alg, { uki: Buffer.from(rec.uki[bank], 'hex'), linux: Buffer.from(rec.linux[bank], 'hex') }), { ok: true, basis: 'uki-measured' }, `real log, PCR 4 (${bank}): the shell, then the UKI, then its kernel`)
+    t.same(checkUkiCmdline(log.value.events, alg, rec.loadOptions), { ok: true, basis: 'matches' }, `real log, PCR 12 (${bank}): systemd-stub measured H(UTF-16LE line ‖ NUL)`)
+    t.match(checkUkiCmdline(log.value.events, alg, `${rec.loadOptions} rd.shell`), { ok: false }, `real log, another line (${bank})`)
+  }
+})
+
 // ---- 2. end to end ----------------------------------------------------------
 
 /** A crypto-agile (TCG PFP §10.2.2) event log with one bank, sha256, written independently of the parser. */
@@ -112,7 +133,7 @@ class Firmware {
   log (edit: (e: Firmware['events']) => Firmware['events'] = (e) => e): Buffer { return encodeLog(edit(this.events.map((e) => ({ ...e })))) }
 }
 
-interface Env { post: Post; store: SqliteStore; service: (cfg?: Partial<AttestationConfig>) => Post }
+interface Env { post: Post; store: SqliteStore; boot: BootService; service: (cfg?: Partial<AttestationConfig>) => Post }
 
 async function env (t: Test, anchors: Swtpm[]): Promise<Env> {
   const dir = tempDir(t)
@@ -138,7 +159,7 @@ async function env (t: Test, anchors: Swtpm[]): Promise<Env> {
       return { status: r.statusCode, body: r.rawPayload, ...(r.statusCode !== 200 ? { json: r.json() } : {}) }
     }
   }
-  return { post: service(), store, service }
+  return { post: service(), store, boot, service }
 }
 
 t.test('end to end: swtpm measured like OVMF starting a UKI; swapped, hidden, relabelled and followed UKIs are refused', async (t) => {
@@ -199,6 +220,22 @@ t.test('end to end: swtpm measured like OVMF starting a UKI; swapped, hidden, re
   const noPcr4 = await attest(e.service({ pcrs: [0, 1, 2, 3, 5, 6, 7] }), uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log())
   t.match(noPcr4, { ok: false, code: 'ATTEST_UKI_MISMATCH' }, 'PCR 4 not quoted: the log\'s PCR 4 is unproven')
   t.match((await last()).detail, { why: /PCR 4 is not among attestation.pcrs/ })
+
+  // PCR 12 quoted: the command line systemd-stub measured must be the one served (iPXE puts `uki.efi ` first)
+  const withPcr12 = e.service({ pcrs: [0, 1, 2, 3, 4, 5, 6, 7, 12] })
+  t.match(await attest(withPcr12, uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: true }, 'PCR 12 quoted and empty: the built-in command line (Secure Boot on)')
+  t.match((await last()).detail, { uki: { basis: 'uki-measured', cmdline: 'built-in' } })
+  const plan = await e.boot.plan((await e.store.getNode('uefi1'))!)
+  const served = `uki.efi ${plan.cmdline}`
+  await uefi.measure(12, EV.IPL, h256(Buffer.from(`${served}\0`, 'utf16le')), Buffer.from(`${served}\0`, 'utf16le'))
+  t.match(await attest(withPcr12, uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: true }, 'PCR 12 holds the served command line')
+  t.match((await last()).detail, { uki: { cmdline: 'matches' } })
+  t.match(await attest(e.post, uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: true }, 'PCR 12 not quoted: not checked')
+  t.match((await last()).detail, { uki: { cmdline: 'not-quoted' } })
+  const tampered = `uki.efi ${plan.cmdline} init=/bin/sh`
+  await uefi.measure(12, EV.IPL, h256(Buffer.from(`${tampered}\0`, 'utf16le')), Buffer.from(`${tampered}\0`, 'utf16le'))
+  t.match(await attest(withPcr12, uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: false, code: 'ATTEST_UKI_MISMATCH' }, 'another command line in PCR 12: refused')
+  t.match((await last()).detail, { why: /another kernel command line/, uki: { cmdline: { expected: h256(Buffer.from(`${served}\0`, 'utf16le')).toString('hex') } } })
 
   // the server now serves version 2 (the other UKI), but the firmware measured version 1's
   await register('2', evil)
