@@ -32,7 +32,7 @@ const ROOT = resolve('.')
 
 const NEEDS: [string, string][] = [
   ['/usr/bin/dracut', 'dracut-core'], ['/usr/bin/lsinitrd', 'dracut-core'], ['/usr/lib/dracut/modules.d/35network-legacy/module-setup.sh', 'dracut-network'],
-  ['/usr/bin/zstd', 'zstd'], ['/usr/bin/cpio', 'cpio'], ['/usr/bin/swtpm', 'swtpm'], ['/usr/bin/objcopy', 'binutils'], [DEFAULT_STUB, 'systemd-boot-efi'],
+  ['/usr/bin/zstd', 'zstd'], ['/usr/bin/cpio', 'cpio'], ['/usr/bin/swtpm', 'swtpm'], ['/usr/bin/swtpm_setup', 'swtpm-tools'], ['/usr/bin/objcopy', 'binutils'], [DEFAULT_STUB, 'systemd-boot-efi'],
   ['/usr/sbin/chroot', 'coreutils'],
 ]
 const problems = [
