@@ -6,16 +6,18 @@
 //
 // Usage: node scripts/bundle-agent.mjs [OUTFILE]   (npm run bundle:agent)
 import { build } from 'esbuild'
-import { chmod, stat } from 'node:fs/promises'
+import { chmod, rename, stat } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const outfile = process.argv[2] ?? join(root, 'dist', 'agent', 'netboot-agent.mjs')
 const t0 = Date.now()
+// Written beside the target and renamed: a dracut run reading the bundle never sees half a file.
+const tmp = `${outfile}.tmp-${process.pid}`
 const r = await build({
   entryPoints: [join(root, 'agent', 'main.ts')],
-  outfile,
+  outfile: tmp,
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -29,7 +31,8 @@ const r = await build({
   logLevel: 'warning',
   metafile: true,
 })
-await chmod(outfile, 0o644)
+await chmod(tmp, 0o644)
+await rename(tmp, outfile)
 const size = (await stat(outfile)).size
 const inputs = Object.keys(r.metafile.inputs).length
 process.stderr.write(`bundle-agent: ${relative(process.cwd(), outfile)} ${(size / 1024).toFixed(0)} KiB from ${inputs} sources in ${Date.now() - t0} ms\n`)
