@@ -23,7 +23,7 @@ import { NodeTokens } from '../tokens/node-token.js'
 import {
   TPM_ALG, algName, checkAkAttributes, computeName, decodeTpm2bPublic, makeCredential, pcrBanks, publicKeyObject, verifyQuoteAsync, type TpmtPublic,
 } from './tpm/index.js'
-import { parseEventLog, replay } from './eventlog/index.js'
+import { parseEventLog, replay, type TcgEvent } from './eventlog/index.js'
 import { verifyEkCert } from './ekcert.js'
 import { evaluatePcrPolicy, type PcrPolicyMode } from './pcr-policy.js'
 import type { AttestFinishRequest, AttestStartRequest } from './wire.js'
@@ -211,6 +211,7 @@ export class AttestationService {
     const clock = verdict.attest.clockInfo
     evidence.counters = { resetCount: clock.resetCount, restartCount: clock.restartCount }
 
+    let parsedEvents: readonly TcgEvent[] | undefined
     if (logDigest !== undefined) {
       const log = this.replayLog(req.eventLog, logDigest, bankAlg)
       if (!log.ok) return await deny('ATTEST_EVENTLOG_MISMATCH', log.why)
@@ -218,10 +219,11 @@ export class AttestationService {
       const bad = this.cfg.pcrs.filter((p, i) => !quoted.get(p)!.equals(log.values.subarray(i * size, (i + 1) * size)))
       if (bad.length > 0) return await deny('ATTEST_EVENTLOG_MISMATCH', `the event log does not replay to PCR ${bad.join(', ')}`)
       evidence.events = log.events
+      parsedEvents = log.parsed
     }
 
     if (s.uki !== undefined) {
-      const uki = this.checkUki(s.uki, req.eventLog, logDigest !== undefined, bankAlg)
+      const uki = this.checkUki(s.uki, req.eventLog, parsedEvents, logDigest !== undefined, bankAlg)
       evidence.uki = uki.evidence
       if (!uki.ok) return await deny('ATTEST_UKI_MISMATCH', uki.why, { uki: uki.evidence })
     }
@@ -253,7 +255,7 @@ export class AttestationService {
    * used first out: a node sends the same log at every boot, and replaying a UEFI
    * log is about a hundred hash operations.
    */
-  private replayLog (eventLog: Buffer, digest: string, bankAlg: number): { ok: true; values: Buffer; events: number } | { ok: false; why: string } {
+  private replayLog (eventLog: Buffer, digest: string, bankAlg: number): { ok: true; values: Buffer; events: number; parsed?: readonly TcgEvent[] } | { ok: false; why: string } {
     const hit = this.replayed.get(digest)
     if (hit !== undefined) {
       this.replayed.delete(digest)
@@ -267,7 +269,7 @@ export class AttestationService {
     const entry = { values: Buffer.concat(this.cfg.pcrs.map((p) => bank[p]!)), events: parsed.value.events.length }
     if (this.replayed.size >= REPLAYED_LOGS) this.replayed.delete(this.replayed.keys().next().value!)
     this.replayed.set(digest, entry)
-    return { ok: true, ...entry }
+    return { ok: true, ...entry, parsed: parsed.value.events }
   }
 
   /**
@@ -276,12 +278,13 @@ export class AttestationService {
    * node that sends none cannot show what it booted, so it is refused. Runs after
    * replayLog has proven the log against the quote.
    */
-  private checkUki (uki: PlannedUki, eventLog: Buffer, hasLog: boolean, bankAlg: number): { ok: true; evidence: Record<string, unknown> } | { ok: false; why: string; evidence: Record<string, unknown> } {
+  private checkUki (uki: PlannedUki, eventLog: Buffer, events: readonly TcgEvent[] | undefined, hasLog: boolean, bankAlg: number): { ok: true; evidence: Record<string, unknown> } | { ok: false; why: string; evidence: Record<string, unknown> } {
     const expected = uki.authenticode[this.cfg.bank]
     const base = { sha256: uki.sha256, bank: this.cfg.bank, expected }
     if (!this.cfg.pcrs.includes(BOOT_APPLICATION_PCR)) return { ok: false, why: `the node's image has a UKI, but PCR ${BOOT_APPLICATION_PCR} is not among attestation.pcrs, so what it booted cannot be checked`, evidence: { ...base, actual: [] } }
     if (!hasLog) return { ok: false, why: "the node's image has a UKI, but the node sent no event log: it cannot show that its firmware started the UKI (docs/uki.md)", evidence: { ...base, actual: [] } }
-    const parsed = parseEventLog(eventLog)
+    // the events replayLog just parsed, or (its result was kept) the log parsed again
+    const parsed = events !== undefined ? { ok: true as const, value: { events } } : parseEventLog(eventLog)
     if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}`, evidence: { ...base, actual: [] } }
     const linux = uki.linux?.[this.cfg.bank]
     const v = checkUkiMeasurement(parsed.value.events, bankAlg, { uki: Buffer.from(expected, 'hex'), ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}) })
