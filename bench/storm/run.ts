@@ -10,9 +10,10 @@
  *
  *   npx tsx bench/storm/run.ts [--nodes 1000[,10000]] [--ramp-ms 0] [--swtpm 3]
  *        [--anchors kea,dnsmasq,tftpd,nginx | --no-anchors] [--uefi 0.1]
- *        [--profile] [--nice -10] [--build] [--keep] [--skip-full]
+ *        [--profile] [--nice -10] [--build] [--keep] [--skip-full] [--alone dhcp,tftp,images]
  *
- * --skip-full: only the phase-alone runs (netboot and the anchors); --keep: keep
+ * --skip-full: only the phase-alone runs (netboot and the anchors); --alone: which
+ * phase groups run alone (default all three, each with its anchors); --keep: keep
  * the state directory (server logs, databases, simulator results) in /tmp.
  *
  * Needs root (namespaces), swtpm, kea-dhcp4, dnsmasq, in.tftpd, nginx
@@ -57,6 +58,7 @@ const OPTS = {
   build: flag('--build'),
   keep: flag('--keep'),
   skipFull: flag('--skip-full'),
+  alone: (value('--alone') ?? 'dhcp,tftp,images').split(','),
   /** the whole storm, per run */
   deadlineMs: Number(value('--deadline-ms') ?? 600_000),
   httpSockets: Number(value('--http-sockets') ?? 256),
@@ -318,13 +320,13 @@ async function main (): Promise<void> {
       const s = topoSetup('netboot-phases')
       const nb = await startNetboot(s.topo, s.dir, nodes, art, swtpm.caDir)
       try {
-        runs.push(await storm(s, nb, 'netboot: DHCP only', DHCP_PHASES, { requireBootInfo: false }, nb.dataDir))
-        if (OPTS.anchors.includes('tftpd')) runs.push(await storm(s, nb, 'netboot: TFTP only', ['tftp'], { fixed: { tftpFile: 'undionly.kpxe' } }))
-        if (OPTS.anchors.includes('nginx')) runs.push(await storm(s, nb, 'netboot: images only', IMAGE_PHASES, { fixed: imageUrls(art) }))
+        if (OPTS.alone.includes('dhcp')) runs.push(await storm(s, nb, 'netboot: DHCP only', DHCP_PHASES, { requireBootInfo: false }, nb.dataDir))
+        if (OPTS.alone.includes('tftp') && OPTS.anchors.includes('tftpd')) runs.push(await storm(s, nb, 'netboot: TFTP only', ['tftp'], { fixed: { tftpFile: 'undionly.kpxe' } }))
+        if (OPTS.alone.includes('images') && OPTS.anchors.includes('nginx')) runs.push(await storm(s, nb, 'netboot: images only', IMAGE_PHASES, { fixed: imageUrls(art) }))
       } finally { await nb.stop() }
     }
     for (const a of ['kea', 'dnsmasq'] as const) {
-      if (!OPTS.anchors.includes(a)) continue
+      if (!OPTS.anchors.includes(a) || !OPTS.alone.includes('dhcp')) continue
       const s = topoSetup(a)
       const r = await startServer(a, { ns: s.topo.server, dir: s.dir, reservations: nodes.map((x) => ({ mac: x.mac, ip: x.ip! })) })
       const srv = fromRunning(r, a === 'kea' ? versionOf('kea-dhcp4', ['-v'], /(\S+)/) : versionOf('dnsmasq', ['-v'], /version (\S+)/))
@@ -333,12 +335,12 @@ async function main (): Promise<void> {
         runs.push(await storm(s, srv, `${a}: DHCP only`, DHCP_PHASES, { requireBootInfo: false }))
       } finally { await srv.stop() }
     }
-    if (OPTS.anchors.includes('tftpd')) {
+    if (OPTS.anchors.includes('tftpd') && OPTS.alone.includes('tftp')) {
       const s = topoSetup('tftpd')
       const srv = await startTftpd(s.topo, s.dir)
       try { runs.push(await storm(s, srv, 'tftpd-hpa: TFTP only', ['tftp'], { fixed: { tftpFile: 'undionly.kpxe' } })) } finally { await srv.stop() }
     }
-    if (OPTS.anchors.includes('nginx')) {
+    if (OPTS.anchors.includes('nginx') && OPTS.alone.includes('images')) {
       const s = topoSetup('nginx')
       const srv = await startNginx(s.topo, s.dir, art)
       try { runs.push(await storm(s, srv, 'nginx: images only', IMAGE_PHASES, { fixed: imageUrls(art) })) } finally { await srv.stop() }
