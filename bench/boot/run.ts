@@ -27,6 +27,7 @@
  *   configure   iPXE starts configuring net0 (DHCP, and IPv6 router discovery)
  *   configured  "Configuring (net0 …) ok": DHCP done and, without an RA, the ~16 s IPv6 wait
  *   script      the boot script runs (its echo)
+ *   downloaded  iPXE printed "…initrd.img... ok" (the last download)
  *   linux       the kernel starts ("Linux version"): kernel and initrd downloaded
  *   rootfs      the root image's /sbin/init runs (BENCH-ROOTFS-UP): initrd DHCP,
  *               the squashfs downloaded, mounted under an overlay, switch_root
@@ -65,6 +66,7 @@ export const MARKERS: readonly { name: string; re: RegExp }[] = [
   { name: 'configure', re: /Configuring \(net0/ },
   { name: 'configured', re: /Configuring \(net0[^\n]*?\bok\b/ },
   { name: 'script', re: /netboot: node \S+ boots image|BENCH-BASELINE-SCRIPT/ },
+  { name: 'downloaded', re: /initrd\.img\.\.\. ok/ },
   { name: 'linux', re: /Linux version \d/ },
   { name: 'attested', re: /netboot\[attest\] \+[\d.]+s: attested as / },
   { name: 'rootfs', re: /BENCH-ROOTFS-UP/ },
@@ -325,6 +327,8 @@ export function phases (r: BootResult): Record<string, number | undefined> {
     'configure (DHCP, IPv6 wait)': d('configure', 'configured'),
     'configured → script': d('configured', 'script'),
     'script → kernel running (downloads)': d('script', 'linux'),
+    'script → initrd downloaded': d('script', 'downloaded'),
+    'initrd downloaded → kernel running': d('downloaded', 'linux'),
     'kernel → attested': d('linux', 'attested'),
     'kernel → root image (initrd: DHCP, [attestation,] squashfs, overlay)': d('linux', 'rootfs'),
     'power-on → root image': r.at.rootfs,
