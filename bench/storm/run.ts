@@ -370,8 +370,9 @@ function imageUrls (art: Artefacts): { kernelUrls: string[]; rootfs: { url: stri
 
 /**
  * anchor time ÷ netboot time for the same phases under the same load (> 1: netboot
- * finished sooner), from the time until the last node was done; and the server
- * CPU per node, netboot ÷ anchor.
+ * finished sooner), from the time until the last node was done (when neither failed
+ * a node; else the ratio of nodes completed); the worst phase p99 over the nodes that
+ * got through; and the server CPU per node, netboot ÷ anchor.
  */
 function ratiosOf (runs: Run[]): Record<string, number> {
   const by = (l: string): Run | undefined => runs.find((r) => r.label === l)
@@ -379,7 +380,9 @@ function ratiosOf (runs: Run[]): Record<string, number> {
   const pair = (key: string, nb: string, anchor: string): void => {
     const a = by(anchor); const b = by(nb)
     if (a === undefined || b === undefined) return
-    out[`${key}: anchor/netboot time to last done`] = round(a.summary.wallMs / b.summary.wallMs)
+    // a time ratio means nothing when a side failed nodes (a refusal ends a node sooner than a boot)
+    if (a.summary.failed === 0 && b.summary.failed === 0) out[`${key}: anchor/netboot time to last done`] = round(a.summary.wallMs / b.summary.wallMs)
+    else out[`${key}: nodes completed, anchor/netboot`] = round(a.summary.completed / Math.max(1, b.summary.completed))
     out[`${key}: anchor/netboot p99 of the phase(s)`] = round(Math.max(...a.summary.phases.map((p) => p.p99Ms)) / Math.max(...b.summary.phases.map((p) => p.p99Ms)))
     out[`${key}: netboot/anchor server CPU per node`] = round(b.serverCpuUsPerNode / Math.max(1, a.serverCpuUsPerNode))
   }
