@@ -5,13 +5,15 @@
  * standard error; standard output gets the registered image (or, with --no-register,
  * the built files).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Option, type Command } from 'commander'
 import { NetbootError } from '../errors.js'
 import type { Image } from '../store/store.js'
 import { buildImage, COMPRESSIONS, type BuiltImage, type Compression, type InitrdBuilder } from '../images/build.js'
+import { buildInitrd } from '../initrd/build.js'
+import { buildUki, DEFAULT_STUB } from '../images/uki.js'
 import type { ApiClient } from './client.js'
 import { registerImage } from './upload.js'
 
@@ -31,25 +33,12 @@ interface Opts {
   compression: Compression
   register: boolean
   output?: string
+  uki?: boolean
+  cmdline: string
 }
 
-/**
- * The initrd builder of the dracut module (server/initrd/build.ts), when this build
- * of netboot has it; undefined otherwise (then --initrd is required).
- */
-async function initrdBuilder (): Promise<InitrdBuilder | undefined> {
-  const spec = '../initrd/build.js'
-  let mod: { buildInitrd?: (o: Record<string, unknown>) => Promise<unknown> }
-  try {
-    mod = await import(spec) as typeof mod
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined
-    throw e
-  }
-  const build = mod.buildInitrd
-  if (build === undefined) return undefined
-  return async (o) => { await build({ kver: o.kver, kmoddir: o.kmoddir, output: o.output, log: o.log }) }
-}
+/** dracut with netboot's module (server/initrd/build.ts), for the root's own kernel and modules. */
+const initrdBuilder: InitrdBuilder = async (o) => { await buildInitrd({ kver: o.kver, kmoddir: o.kmoddir, kernel: o.kernel, output: o.output, log: o.log }) }
 
 export function registerImageBuild (image: Command, ctx: ImageBuildContext): void {
   image.command('build')
@@ -63,40 +52,47 @@ export function registerImageBuild (image: Command, ctx: ImageBuildContext): voi
     .option('--params <text>', 'kernel parameters the image needs', '')
     .addOption(new Option('--compression <algo>', 'squashfs compression').choices(COMPRESSIONS as string[]).default('zstd'))
     .option('--no-register', 'only build the files (into --output, default ./NAME)')
-    .option('--output <dir>', 'keep the built files here (rootfs.squashfs, vmlinuz, initrd.img)')
+    .option('--output <dir>', 'keep the built files here (rootfs.squashfs, vmlinuz, initrd.img, uki.efi)')
+    .option('--uki', "also build a unified kernel image (systemd-boot-efi's stub + kernel + initrd) that UEFI nodes boot instead")
+    .option('--cmdline <text>', "the UKI's built-in command line (iPXE passes each node's own: usually empty)", '')
     .addHelpText('after', `
 Examples:
   netboot image build debian-12 --root .cache/images/debian-12-cloud/root --params 'console=ttyS0,115200'
   netboot image build tiny --root rootfs.tar.gz --kernel vmlinuz --initrd initrd.img --no-register --output out/`)
     .action(async (name: string, o: Opts) => {
       const say = (line: string): void => { process.stderr.write(`image build: ${line}\n`) }
-      // Fail on a missing token or server before the slow part, not after it.
+      // Fail on a missing stub, token or server before the slow part, not after it.
+      if (o.uki === true && !existsSync(DEFAULT_STUB)) {
+        throw new NetbootError('IMAGE_BUILD_INPUT', `--uki needs the EFI stub ${DEFAULT_STUB} (Debian package systemd-boot-efi)`, [{ where: '--uki', message: `${DEFAULT_STUB} is missing` }])
+      }
       const c = o.register ? ctx.api() : undefined
       if (c !== undefined) await c.request('GET', '/api/v1/images')
       const keep = o.output !== undefined || !o.register
       const outputDir = o.output !== undefined ? resolve(o.output) : o.register ? mkdtempSync(join(tmpdir(), `netboot-build-${name}-`)) : resolve(name)
       try {
         const t0 = Date.now()
-        const buildInitrd = o.initrd === undefined ? await initrdBuilder() : undefined
-        if (o.initrd === undefined && buildInitrd === undefined) {
-          throw new NetbootError('IMAGE_BUILD_INPUT', 'this netboot has no initrd builder (server/initrd/build.ts): give --initrd', [{ where: '--initrd', message: 'required' }])
-        }
         const built: BuiltImage = await buildImage({
           root: o.root, outputDir, compression: o.compression, log: say,
           ...(o.kver !== undefined ? { kver: o.kver } : {}),
           ...(o.kernel !== undefined ? { kernel: o.kernel } : {}),
           ...(o.initrd !== undefined ? { initrd: o.initrd } : {}),
-          ...(buildInitrd !== undefined ? { buildInitrd } : {}),
+          buildInitrd: initrdBuilder,
         })
+        let uki: string | undefined
+        if (o.uki === true) {
+          const u = await buildUki({ kernel: built.kernel, initrd: built.initrd, cmdline: o.cmdline, output: join(outputDir, 'uki.efi') })
+          uki = u.path
+          say(`UKI ${u.path}: ${(u.size / 1048576).toFixed(1)} MiB, Authenticode sha256:${u.authenticode.sha256}`)
+        }
         say(`built in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
-        const files = { rootfs: built.rootfs, kernel: built.kernel, initrd: built.initrd, kver: built.kver, rootfsBytes: built.rootfsBytes, warnings: built.warnings }
+        const files = { rootfs: built.rootfs, kernel: built.kernel, initrd: built.initrd, uki, kver: built.kver, rootfsBytes: built.rootfsBytes, warnings: built.warnings }
         if (c === undefined) {
-          ctx.out({ built: files }, () => [`rootfs  ${built.rootfs}`, `kernel  ${built.kernel}`, `initrd  ${built.initrd}`].join('\n'))
+          ctx.out({ built: files }, () => [`rootfs  ${built.rootfs}`, `kernel  ${built.kernel}`, `initrd  ${built.initrd}`, ...(uki !== undefined ? [`uki     ${uki}`] : [])].join('\n'))
           return
         }
         say('uploading and registering')
         const img = await registerImage<Image>(c, {
-          name, kernel: built.kernel, initrd: built.initrd, rootfs: built.rootfs, params: o.params,
+          name, kernel: built.kernel, initrd: built.initrd, rootfs: built.rootfs, params: o.params, ...(uki !== undefined ? { uki } : {}),
           ...(o.imageVersion !== undefined ? { version: o.imageVersion } : {}),
         })
         ctx.out({ image: img, built: keep ? files : undefined }, () => ctx.imageRows([img]))

@@ -36,6 +36,8 @@ export interface ImageFiles {
   readonly kernel: string
   readonly initrd: string
   readonly rootfs?: string
+  /** A unified kernel image that UEFI nodes boot instead of kernel + initrd. */
+  readonly uki?: string
   /** Version label; the server's default (a UTC timestamp) when absent. */
   readonly version?: string
   readonly params: string
@@ -46,7 +48,9 @@ export async function registerImage<T> (c: ApiClient, f: ImageFiles): Promise<T>
   const kernelSha256 = await uploadFile(c, 'kernel', f.kernel)
   const initrdSha256 = await uploadFile(c, 'initrd', f.initrd)
   const rootfsSha256 = f.rootfs !== undefined ? await uploadFile(c, 'rootfs', f.rootfs) : undefined
+  const ukiSha256 = f.uki !== undefined ? await uploadFile(c, 'uki', f.uki) : undefined
   return await c.request<T>('POST', '/api/v1/images', {
-    name: f.name, kernelSha256, initrdSha256, params: f.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(f.version !== undefined ? { version: f.version } : {}),
+    name: f.name, kernelSha256, initrdSha256, params: f.params, ...(rootfsSha256 !== undefined ? { rootfsSha256 } : {}), ...(ukiSha256 !== undefined ? { ukiSha256 } : {}),
+    ...(f.version !== undefined ? { version: f.version } : {}),
   })
 }

@@ -29,7 +29,7 @@ export type Compression = 'zstd' | 'xz' | 'gzip'
 export const COMPRESSIONS: readonly Compression[] = ['zstd', 'xz', 'gzip']
 
 /** Builds the netboot initrd for a kernel (dracut with netboot's module). */
-export type InitrdBuilder = (o: { kver: string; kmoddir: string; output: string; log: (line: string) => void }) => Promise<void>
+export type InitrdBuilder = (o: { kver: string; kmoddir: string; kernel: string; output: string; log: (line: string) => void }) => Promise<void>
 
 export interface BuildImageOptions {
   /** A root directory, or a tarball of one. */
@@ -270,7 +270,7 @@ export async function buildImage (o: BuildImageOptions): Promise<BuiltImage> {
     } else {
       t0 = Date.now()
       log(`building the netboot initrd for ${kver!} from ${o.root}/lib/modules/${kver!} (dracut)`)
-      await o.buildInitrd!({ kver: kver!, kmoddir: kmoddir!, output: initrdOut, log })
+      await o.buildInitrd!({ kver: kver!, kmoddir: kmoddir!, kernel: kernelOut, output: initrdOut, log })
       ms.initrd = Date.now() - t0
       log(`initrd ${mib(statSync(initrdOut).size)} in ${(ms.initrd / 1000).toFixed(1)} s`)
     }

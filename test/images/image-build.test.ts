@@ -3,24 +3,56 @@
  * squashfs (mksquashfs) that unsquashfs lists, the same bytes from the directory and
  * from its tarball and on every run; registered through a running `netboot serve`
  * and visible in `image show`; clear errors for roots it cannot use. The kernel is
- * Debian's (scripts/e2e-assets.sh, cached in .cache/e2e). About 20 s.
+ * Debian's (scripts/e2e-assets.sh, cached in .cache/e2e); without --initrd, dracut
+ * builds the netboot initrd from the root's modules. About 3–5 minutes on a busy machine.
  */
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { chooseKernel, isX86Kernel, kernelVersions, mksquashfsArgs, resolveInRoot, squashfsPercent } from '../../server/images/build.js'
 import { e2eAssets } from '../e2e/assets.js'
-import { freePort, netboot, startServe } from '../helpers/cli.js'
+import { CLI, freePort, netboot, type CliResult } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
+
+/** The CLI with room for mksquashfs and dracut on a busy machine (the shared helper stops at 60 s). */
+async function slowNetboot (args: readonly string[]): Promise<CliResult> {
+  return await new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, NETBOOT_TOKEN: '' }, timeout: 900_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr })
+    })
+  })
+}
+
+/**
+ * `netboot serve` until its admin API answers, killed (by pid) at teardown: the shared
+ * helper's, with 2 minutes instead of 20 s (a node start takes 15 s and more on a busy machine).
+ */
+async function serve (t: Test, cfg: string, adminUrl: string): Promise<void> {
+  let log = ''
+  const proc = spawn(process.execPath, [CLI, '-c', cfg, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  proc.stdout.on('data', (d: Buffer) => { log += d.toString() })
+  proc.stderr.on('data', (d: Buffer) => { log += d.toString() })
+  t.teardown(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL') })
+  const deadline = Date.now() + 120_000
+  for (;;) {
+    try { if ((await fetch(`${adminUrl}/healthz`)).ok) return } catch { /* not up yet */ }
+    if (proc.exitCode !== null) throw new Error(`netboot serve exited early:\n${log}`)
+    if (Date.now() > deadline) throw new Error(`netboot serve did not come up in 120 s:\n${log}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
 
 const sha256 = (f: string): string => createHash('sha256').update(readFileSync(f)).digest('hex')
 
 for (const [tool, pkg] of [['mksquashfs', 'squashfs-tools'], ['unsquashfs', 'squashfs-tools'], ['tar', 'tar']] as const) {
   try { execFileSync('sh', ['-c', `command -v ${tool}`]) } catch { t.fail(`${tool} is missing: install the Debian package ${pkg} (scripts/setup.sh does)`) }
 }
+
+// Under load (two cores shared by many jobs) mksquashfs and dracut take minutes.
+t.setTimeout(1_800_000)
 
 const assets = await e2eAssets()
 
@@ -124,8 +156,8 @@ t.test('registered through the admin API: image show has the built files', async
   t.match(down.stderr, /cannot reach the netboot server/, 'a stopped server is found before the build')
   t.notMatch(down.stderr, /mksquashfs/)
 
-  await startServe(t, c, `http://127.0.0.1:${adminPort}`)
-  const b = await netboot([...c, 'image', 'build', 'tiny', '--root', root, '--initrd', assets.initrd, '--image-version', '1', '--params', 'console=ttyS0,115200', '--output', join(dir, 'out')], env)
+  await serve(t, cfg, `http://127.0.0.1:${adminPort}`)
+  const b = await netboot([...c, 'image', 'build', 'tiny', '--root', root, '--initrd', assets.initrd, '--image-version', '1', '--params', 'console=ttyS0,115200', '--uki', '--output', join(dir, 'out')], env)
   t.equal(b.code, 0, b.stderr)
   t.match(b.stdout, /^NAME\s+VERSION.*\ntiny\s+1\s/)
   const show = await netboot([...c, 'image', 'show', 'tiny'], env)
@@ -134,6 +166,10 @@ t.test('registered through the admin API: image show has the built files', async
   t.match(show.stdout, `initrd  sha256:${assets.initrdSha256}`)
   t.match(show.stdout, `rootfs  sha256:${sha256(join(dir, 'out', 'rootfs.squashfs'))}`)
   t.match(show.stdout, 'params  console=ttyS0,115200')
+  const uki = readFileSync(join(dir, 'out', 'uki.efi'))
+  t.equal(uki.subarray(0, 2).toString('latin1'), 'MZ', '--uki: a PE file')
+  t.match(show.stdout, `uki     sha256:${createHash('sha256').update(uki).digest('hex')}`, 'registered with the image')
+  t.match(b.stderr, /image build: UKI .*uki\.efi: [\d.]+ MiB, Authenticode sha256:[0-9a-f]{64}/)
 
   // the same root again, without --output: built in a scratch directory that is removed
   const again = await netboot([...c, '--json', 'image', 'build', 'tiny', '--root', root, '--initrd', assets.initrd, '--image-version', '2'], env)
@@ -187,9 +223,30 @@ t.test('errors name what is wrong', async (t) => {
   // without --initrd the initrd is built from ROOT/lib/modules/<kver>, which this root lacks
   r = await netboot(['image', 'build', 'x', '--root', busyboxRoot(join(dir, 'e')), '--no-register', '--output', join(dir, 'out')])
   t.equal(r.code, 1)
-  if (existsSync(new URL('../../dist/server/initrd/build.js', import.meta.url))) {
-    t.match(r.stderr, `IMAGE_BUILD_INPUT: no modules for kernel ${assets.kernelVersion}: ${join(dir, 'e', 'root')}/lib/modules/${assets.kernelVersion} does not exist`)
-  } else {
-    t.match(r.stderr, 'IMAGE_BUILD_INPUT: this netboot has no initrd builder')
+  t.match(r.stderr, `IMAGE_BUILD_INPUT: no modules for kernel ${assets.kernelVersion}: ${join(dir, 'e', 'root')}/lib/modules/${assets.kernelVersion} does not exist`)
+})
+
+t.test("without --initrd: dracut builds the netboot initrd from the root's own modules", async (t) => {
+  // The kernel's modules as scripts/e2e-assets.sh extracted them (depmod'd), hard-linked
+  // into the root under usrmerge's layout (/lib → usr/lib), as Debian has it.
+  const mods = join(assets.dir, 'modules', 'lib', 'modules', assets.kernelVersion)
+  if (!existsSync(join(mods, 'modules.dep'))) t.fail(`no modules.dep under ${mods}: scripts/e2e-assets.sh extracts the kernel's modules`)
+  for (const [tool, pkg] of [['dracut', 'dracut-core'], ['lsinitrd', 'dracut-core']] as const) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`]) } catch { t.fail(`${tool} is missing: install the Debian package ${pkg} (scripts/setup.sh does)`) }
   }
+  const dir = tempDir(t)
+  const root = busyboxRoot(dir)
+  mkdirSync(join(root, 'usr', 'lib', 'modules'), { recursive: true })
+  symlinkSync('usr/lib', join(root, 'lib'))
+  execFileSync('cp', ['-al', mods, join(root, 'usr', 'lib', 'modules', assets.kernelVersion)])
+  const out = join(dir, 'out')
+  // gzip: the modules make the tree ~400 MB, and zstd's default level is slow on a busy machine
+  const r = await slowNetboot(['image', 'build', 'x', '--root', root, '--no-register', '--compression', 'gzip', '--output', out])
+  t.equal(r.code, 0, r.stderr.slice(-3000))
+  t.match(r.stderr, `image build: building the netboot initrd for ${assets.kernelVersion} from ${root}/lib/modules/${assets.kernelVersion} (dracut)`)
+  t.match(r.stderr, /image build: initrd [\d.]+ MiB in [\d.]+ s/)
+  const listed = execFileSync('lsinitrd', [join(out, 'initrd.img')], { encoding: 'utf8', maxBuffer: 64 << 20 })
+  t.match(listed, /usr\/lib\/netboot\/netboot-agent\.mjs/, 'the initrd carries the agent')
+  t.match(listed, new RegExp(`usr/lib/modules/${assets.kernelVersion.replace(/\./g, '\\.')}/kernel/fs/squashfs/squashfs\\.ko`), "and the root's squashfs module for that kernel")
+  t.ok(listing(join(out, 'rootfs.squashfs')).includes(`R/usr/lib/modules/${assets.kernelVersion}/modules.dep`), 'the modules stay in the root image')
 })
