@@ -40,7 +40,10 @@ const NODE = { name: 'demo01', mac: '52:54:00:98:00:01', ip: '10.98.0.11' }
 const MEMORY_MIB = 2048
 // TCG on a busy 2-core machine: the full Debian boot (systemd, cloud-init in Python) can take half an hour
 const BOOT_TIMEOUT_MS = 45 * 60_000
-const PARAMS = 'console=ttyS0,115200 panic=1 ip=dhcp rd.neednet=1'
+// net.ifnames=0: the NIC keeps the name the initramfs brought up (eth0). Without it
+// udev's rename of the already-up interface fails after switch root, systemd-networkd
+// leaves the link 'pending' and systemd-networkd-wait-online holds the boot for 2 minutes.
+const PARAMS = 'console=ttyS0,115200 panic=1 ip=dhcp rd.neednet=1 net.ifnames=0'
 
 // ---- arguments ----------------------------------------------------------------
 const argv = process.argv.slice(2)
@@ -313,10 +316,13 @@ dhcp:
   say(`root on the VM:      ${gotRoot ?? 'not printed'}`)
   if (vm.timedOut) say(`the VM did not finish within ${BOOT_TIMEOUT_MS / 60000} minutes`)
 
-  const tl = bootTimeline(parseLog(server.log()), { mac: NODE.mac, ip: NODE.ip, kernelSha256: kernelSha, initrdSha256: initrdSha, viaTftp: false }, vm.started)
+  // With a UKI, UEFI iPXE fetches one file (kernel + initrd in one PE): its GET is the 'kernel' step, and there is no initrd step.
+  const ukiSha = uki ? sha256(readFileSync(join(initrdDir, 'uki.efi'))) : undefined
+  const tl = bootTimeline(parseLog(server.log()), { mac: NODE.mac, ip: NODE.ip, kernelSha256: ukiSha ?? kernelSha, initrdSha256: initrdSha, viaTftp: false }, vm.started)
+  const problems = tl.problems.filter((p) => ukiSha === undefined || !p.startsWith('initrd:'))
   const points = [
     { name: 'power-on', time: vm.started },
-    ...tl.steps.filter((s) => s.name !== 'tftp').map((s) => ({ name: s.name === 'ipxe' ? 'ipxe-dhcp' : s.name, time: s.time })),
+    ...tl.steps.filter((s) => s.name !== 'tftp').map((s) => ({ name: s.name === 'ipxe' ? 'ipxe-dhcp' : s.name === 'kernel' && ukiSha !== undefined ? 'uki' : s.name, time: s.time })),
     ...marks.flatMap(([name, re]) => vm.seen.has(re.source) ? [{ name, time: vm.seen.get(re.source)! }] : []),
     { name: 'power-off', time: vm.ended },
   ].sort((a, b) => a.time - b.time)
@@ -326,7 +332,7 @@ dhcp:
     process.stdout.write(`  ${((p.time - vm.started) / 1000).toFixed(1).padStart(7)}  +${((p.time - prev) / 1000).toFixed(1).padStart(6)}  ${p.name}\n`)
     prev = p.time
   }
-  if (tl.problems.length > 0) process.stdout.write(`  (from netboot's log: ${tl.problems.join('; ')})\n`)
+  if (problems.length > 0) process.stdout.write(`  (from netboot's log: ${problems.join('; ')})\n`)
   writeFileSync(join(cache, 'last-timeline.txt'), `${new Date().toISOString()} ${firmware}: ${formatTimeline(points, vm.started)}\n`)
 
   process.stdout.write('\naudit trail (netboot audit list):\n')
