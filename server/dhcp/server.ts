@@ -15,6 +15,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import type { Logger } from 'pino'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { bindToDevice } from '../net/bind-device.js'
+import { sizeUdpBuffers, UDP_BUFFER_BYTES, type BufferSizes } from '../net/socket-buffers.js'
 import { decodePacket, macOf, validateClientRequest } from './codec/index.js'
 import type { Decision, DhcpEngine } from './engine.js'
 
@@ -31,6 +32,12 @@ export interface DhcpServerOptions {
   readonly clientPort?: number
   readonly log: Logger
   readonly registry: Registry
+  /**
+   * Kernel receive and send buffer per socket, octets (default 4 MiB, capped by
+   * net.core.rmem_max / wmem_max; a warning at start when capped). A storm's
+   * burst of DISCOVERs waits here while the loop works (net/socket-buffers.ts).
+   */
+  readonly bufferBytes?: number
 }
 
 type State = 'stopped' | 'starting' | 'serving' | 'closing'
@@ -40,6 +47,7 @@ export class DhcpServer {
   private readonly sockets: Socket[] = []
   private readonly metrics: ReturnType<typeof dhcpMetrics>
   private inflight = 0
+  private buffers: BufferSizes | undefined
 
   constructor (private readonly o: DhcpServerOptions) {
     this.metrics = dhcpMetrics(o.registry)
@@ -67,6 +75,11 @@ export class DhcpServer {
     this.o.log.info({ port: this.o.port, interfaces: this.o.interfaces, relays: this.o.relays }, 'dhcp: serving')
   }
 
+  /** The effective kernel buffer sizes of the last socket opened (undefined before start). */
+  socketBuffers (): BufferSizes | undefined {
+    return this.buffers
+  }
+
   async close (): Promise<void> {
     this.state = 'closing'
     await Promise.all(this.sockets.splice(0).map(async (s) => await new Promise<void>((resolve) => s.close(() => resolve()))))
@@ -81,6 +94,8 @@ export class DhcpServer {
     })
     if (ifname !== undefined) bindToDevice(sock, ifname)
     sock.setBroadcast(true)
+    const want = this.o.bufferBytes ?? UDP_BUFFER_BYTES
+    this.buffers = sizeUdpBuffers(sock, { recv: want, send: want }, this.o.log, `dhcp ${role}${ifname !== undefined ? ` ${ifname}` : ''} port ${port}`)
     sock.on('error', (err) => this.o.log.error({ err, iface: ifname }, 'dhcp: socket error'))
     sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, port, msg, peer) })
     this.sockets.push(sock)
