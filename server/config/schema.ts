@@ -111,6 +111,8 @@ export const ConfigSchema = Type.Object({
     listen: Type.String({ format: 'ipv4addr', default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 69 }),
     ipxe_dir: Type.String({ minLength: 1, default: '/usr/lib/ipxe' }),
+    /** Concurrent transfers; past it a new RRQ is dropped unanswered and the client retransmits it (docs/bench-storm.md). */
+    max_transfers: Type.Integer({ minimum: 1, maximum: 65536, default: 1024 }),
   }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false })
 

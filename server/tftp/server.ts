@@ -6,10 +6,21 @@
  *   A packet on a transfer socket from any other address:port is answered with
  *   ERROR 5 and does not touch the transfer.
  * - WRQ is refused with ERROR 2 "read-only server"; unknown file ERROR 1;
- *   names leaving the root ERROR 2; mail or unknown mode ERROR 4; more than
- *   `maxTransfers` concurrent transfers ERROR 0. Refusals are sent from the
- *   well-known port. Other malformed datagrams are dropped with a log line
- *   naming the peer (rate-limited).
+ *   names leaving the root ERROR 2; mail or unknown mode ERROR 4. Refusals are
+ *   sent from the well-known port. Other malformed datagrams are dropped with a
+ *   log line naming the peer (rate-limited).
+ * - At `maxTransfers` concurrent transfers a new RRQ is dropped unanswered (a
+ *   rate-limited log line, the `too-many-transfers` refusal event): an ERROR
+ *   would end the client's transfer (RFC 1350 §7) and a PXE ROM fails the boot,
+ *   whereas a silent drop lets the client retransmit its RRQ on its own timer,
+ *   which paces a boot storm instead of failing it.
+ * - Retransmission timer (RFC 1123 §4.2.3.2: adaptive, exponential backoff): a
+ *   window (or OACK) not acknowledged within `timeoutMs` is sent again and the
+ *   wait doubles with each consecutive retransmission, capped at
+ *   `maxTimeoutMs` (1, 2, 4, 8, 8, 8 s by default: the transfer waits ~31 s for
+ *   a stalled client, as long as a PXE ROM retries); progress resets it. A
+ *   client that negotiated the RFC 2349 `timeout` option gets exactly that
+ *   interval on every retransmission, no backoff.
  * - A RRQ from a peer address:port that already has a transfer: if it repeats
  *   the running request and the peer has not acknowledged anything yet, it is a
  *   retransmitted request and is dropped (the transfer's own retransmission
@@ -25,6 +36,7 @@ import dns from 'node:dns'
 import net from 'node:net'
 import type { Logger } from 'pino'
 import { NetbootError } from '../errors.js'
+import { sizeUdpBuffers, UDP_BUFFER_BYTES } from '../net/socket-buffers.js'
 import { decodePacket, encodeError, encodePacket, TFTP_ERROR, type RequestPacket, type TftpOption } from './codec.js'
 import { createFileStore, type BlockSource, type FileErrorCode, type FileStore, type OpenedFile, type VirtualFiles } from './files.js'
 import { negotiate, validateLimits, type NegotiationLimits } from './negotiate.js'
@@ -87,8 +99,10 @@ export interface TftpServerOptions {
   readonly maxBlksize?: number
   /** Default 64. */
   readonly maxWindowsize?: number
-  /** Retransmission timeout when the client did not negotiate one. Default 1000. */
+  /** First retransmission timeout when the client did not negotiate one; doubles per retransmission. Default 1000. */
   readonly timeoutMs?: number
+  /** Cap of the doubled retransmission timeout. Default 8000 (at least timeoutMs). */
+  readonly maxTimeoutMs?: number
   /** Retransmissions of one window (or OACK) before a transfer fails. Default 5. */
   readonly retries?: number
   readonly log: Logger
@@ -111,6 +125,7 @@ interface Settings {
   readonly maxTransfers: number
   readonly limits: NegotiationLimits
   readonly timeoutMs: number
+  readonly maxTimeoutMs: number
   readonly retries: number
 }
 
@@ -139,6 +154,7 @@ function settingsFrom(opts: TftpServerOptions): Settings {
     maxTransfers: intIn(opts.maxTransfers ?? 1024, 'maxTransfers', 1, 65536),
     limits,
     timeoutMs: intIn(opts.timeoutMs ?? 1000, 'timeoutMs', 1, 255_000),
+    maxTimeoutMs: intIn(opts.maxTimeoutMs ?? Math.max(8000, opts.timeoutMs ?? 1000), 'maxTimeoutMs', opts.timeoutMs ?? 1000, 255_000),
     retries: intIn(opts.retries ?? 5, 'retries', 0, 100),
   }
 }
@@ -212,6 +228,15 @@ function fileRefusal(code: FileErrorCode, message: string): { code: number; mess
 
 const MAX_QUEUED_EVENTS = 64
 
+/**
+ * The wait before retransmission number `retries + 1` (RFC 1123 §4.2.3.2
+ * exponential backoff): `baseMs` doubled per consecutive retransmission so far,
+ * at most `capMs`. Pure; `retries` is the machine's count since the last progress.
+ */
+export function retransmitDelay(baseMs: number, capMs: number, retries: number): number {
+  return Math.min(baseMs * 2 ** Math.min(retries, 30), capMs)
+}
+
 function sameRequest(a: RequestPacket, b: RequestPacket): boolean {
   if (a.filename !== b.filename || a.mode !== b.mode || a.options.length !== b.options.length) return false
   return a.options.every((o, i) => o.name === b.options[i]!.name && o.value === b.options[i]!.value)
@@ -241,7 +266,10 @@ class Transfer {
     private readonly oack: readonly TftpOption[] | null,
     blksize: number,
     windowsize: number,
+    /** The first wait; with `backoff` it doubles per consecutive retransmission up to `maxTimeoutMs`. */
     private readonly timeoutMs: number,
+    private readonly maxTimeoutMs: number,
+    private readonly backoff: boolean,
     retries: number,
   ) {
     this.info = { peer, file: file.name, mode: request.mode, blksize, windowsize }
@@ -363,9 +391,17 @@ class Transfer {
     if (isTerminal(this.state)) void this.finish(event)
   }
 
+  private armedMs = 0
+
   private armTimer(): void {
-    if (this.timer !== undefined) this.timer.refresh()
-    else this.timer = setTimeout(this.onTimeout, this.timeoutMs)
+    const ms = this.backoff ? retransmitDelay(this.timeoutMs, this.maxTimeoutMs, this.state.retries) : this.timeoutMs
+    // refresh() re-arms with the timer's own interval: the common case (progress, same wait) costs no new timer
+    if (this.timer !== undefined && ms === this.armedMs) this.timer.refresh()
+    else {
+      if (this.timer !== undefined) clearTimeout(this.timer)
+      this.timer = setTimeout(this.onTimeout, ms)
+      this.armedMs = ms
+    }
   }
 
   private readonly onTimeout = (): void => {
@@ -427,6 +463,8 @@ class Transfer {
 class Server implements TftpServer {
   readonly log: Logger
   readonly malformed: LogLimiter
+  /** At capacity a storm sends thousands of RRQs a second: one line a second, with the count suppressed. */
+  private readonly busy: LogLimiter
   closing = false
   private readonly settings: Settings
   private readonly events: TftpEvents
@@ -443,6 +481,7 @@ class Server implements TftpServer {
     this.log = opts.log
     this.events = opts.events ?? {}
     this.malformed = new LogLimiter(this.log, 20)
+    this.busy = new LogLimiter(this.log, 1)
   }
 
   activeTransfers(): number {
@@ -479,11 +518,8 @@ class Server implements TftpServer {
         resolve()
       })
     })
-    try {
-      socket.setRecvBufferSize(4 * 1024 * 1024)
-    } catch {
-      // The kernel caps it at net.core.rmem_max; the default still works.
-    }
+    // a storm's RRQs wait here while the loop works; capped by net.core.rmem_max (warned)
+    sizeUdpBuffers(socket, { recv: UDP_BUFFER_BYTES, send: UDP_BUFFER_BYTES }, this.log, `tftp port ${socket.address().port}`)
     socket.on('message', (msg, rinfo) => this.onRequest(msg, { address: rinfo.address, port: rinfo.port }))
     socket.on('error', (e) => this.log.error({ err: e.message }, 'tftp server socket error'))
     this.socket = socket
@@ -564,8 +600,12 @@ class Server implements TftpServer {
       existing.supersede()
     }
     if (this.transfers.size >= this.settings.maxTransfers) {
-      const message = `server busy: ${this.settings.maxTransfers} transfers running, retry later`
-      this.refuse(peer, 'too-many-transfers', TFTP_ERROR.NOT_DEFINED, message, 'warn')
+      // no ERROR (it would end the client's boot, RFC 1350 §7): the client's own retransmission asks again later
+      this.busy.warn(
+        { peer: key, file: req.filename, reason: 'too-many-transfers', maxTransfers: this.settings.maxTransfers },
+        'tftp request dropped: at capacity, the client will retransmit',
+      )
+      this.emit('onRequestRefused', 'too-many-transfers', peer)
       return
     }
     this.transfers.set(key, null)
@@ -609,9 +649,14 @@ class Server implements TftpServer {
       this.refuse(peer, 'socket-error', TFTP_ERROR.NOT_DEFINED, 'server error')
       return
     }
-    const timeoutMs = n.timeoutSeconds !== null ? n.timeoutSeconds * 1000 : this.settings.timeoutMs
+    // RFC 2349: a negotiated timeout is the client's interval, used as is; otherwise back off (RFC 1123 §4.2.3.2)
+    const negotiated = n.timeoutSeconds !== null
+    const timeoutMs = negotiated ? n.timeoutSeconds! * 1000 : this.settings.timeoutMs
     const source = file.blocks(n.blksize, req.mode)
-    const t = new Transfer(this, socket, file, source, peer, req, n.oack, n.blksize, n.windowsize, timeoutMs, this.settings.retries)
+    const t = new Transfer(
+      this, socket, file, source, peer, req, n.oack, n.blksize, n.windowsize,
+      timeoutMs, this.settings.maxTimeoutMs, !negotiated, this.settings.retries,
+    )
     this.transfers.set(key, t)
     this.live.add(t)
     t.start()

@@ -21,6 +21,7 @@ export async function startTftp (loaded: LoadedConfig, autoexec: () => Buffer, l
     virtualFiles: { ...(await linkedFiles(c.ipxe_dir, log)), 'autoexec.ipxe': () => autoexec() },
     address: c.listen,
     port: c.port,
+    maxTransfers: c.max_transfers,
     log: log.child({ component: 'tftp' }),
     events: {
       onTransferDone: (n, ms) => { transfers.inc({ result: 'done' }); bytes.inc(n); seconds.observe(ms / 1000) },

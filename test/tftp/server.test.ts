@@ -258,22 +258,26 @@ t.test('a different RRQ from the same port replaces the running transfer silentl
   t.same(failed, ['superseded', 'superseded'])
 })
 
-t.test('over maxTransfers: ERROR 0 with a message, logged', async (t) => {
+t.test('over maxTransfers: the RRQ is dropped unanswered, logged; the retransmitted RRQ is served once a slot frees', async (t) => {
   const { log, lines } = memoryLogger()
   const { port, refused, server } = await setup(t, { maxTransfers: 1, timeoutMs: 5000, log })
   const a = await client(t)
   const b = await client(t)
   a.rrq(port, 'f.bin')
-  t.ok(isData((await a.next())?.packet))
+  const first = await a.next()
+  t.ok(isData(first?.packet))
   t.equal(server.activeTransfers(), 1)
   b.rrq(port, 'f.bin')
-  const r = await b.next()
-  t.match(r?.packet, { op: 'ERROR', code: 0, message: /busy/ })
+  t.equal(await b.next(500), null, 'no answer at all: an ERROR would end the client\'s boot (RFC 1350 §7)')
   t.same(refused, ['too-many-transfers'])
   t.match(
-    lines.find((l) => l.msg === 'tftp request refused'),
-    { level: 40, reason: 'too-many-transfers', peer: `127.0.0.1:${b.port}` },
+    lines.find((l) => l.msg === 'tftp request dropped: at capacity, the client will retransmit'),
+    { level: 40, reason: 'too-many-transfers', peer: `127.0.0.1:${b.port}`, maxTransfers: 1 },
   )
+  await a.send(encodeError(0, 'done'), first!.from.port)
+  t.ok(await waitFor(() => server.activeTransfers() === 0), 'the slot frees')
+  b.rrq(port, 'f.bin')
+  t.ok(isData((await b.next())?.packet), 'the retransmitted RRQ starts the transfer')
 })
 
 t.test('close() aborts running transfers with ERROR and releases everything', async (t) => {
