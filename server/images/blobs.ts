@@ -17,6 +17,12 @@
  *  - every digest taken from a caller must be exactly 64 lower-case hex digits
  *    (IMAGE_DIGEST_INVALID otherwise), so no input can name a path outside the
  *    store.
+ *  - stat results of blobs found are kept per digest (a blob never changes under
+ *    its name), so serving an image costs no stat(2) per request; remove() forgets
+ *    the digest. A blob deleted behind the store's back (by hand, or by another
+ *    process on the same directory) stays "found" in this process until restart;
+ *    opening it then fails as for any vanished file. Misses are not kept: a blob
+ *    added later (by another process) is found at once.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import type { ReadStream } from 'node:fs'
@@ -29,6 +35,8 @@ const PREFIX = /^[0-9a-f]{2}$/
 const TEMP = /^\.?add-[0-9a-f]{16}\.part$/
 /** Read size when copying a file in: large enough for disk throughput, small enough to bound memory. */
 const COPY_CHUNK = 1024 * 1024
+/** Digests whose stat is kept (about 100 octets each). */
+const STAT_CACHE_MAX = 65_536
 
 export interface BlobInfo {
   /** 64 lower-case hex digits. */
@@ -84,6 +92,8 @@ function checkDigest (digest: string): string {
 export class BlobStore {
   readonly #blobs: string
   readonly #tmp: string
+  /** Found blobs, by digest; insertion-ordered, the oldest dropped past STAT_CACHE_MAX. */
+  readonly #found = new Map<string, BlobInfo>()
 
   constructor (readonly root: string) {
     this.#blobs = join(root, 'sha256')
@@ -108,9 +118,15 @@ export class BlobStore {
   }
 
   async stat (digest: string): Promise<BlobInfo | undefined> {
+    const known = this.#found.get(digest)
+    if (known !== undefined) return known
     try {
       const s = await stat(this.path(digest))
-      return s.isFile() ? { sha256: digest, size: s.size } : undefined
+      if (!s.isFile()) return undefined
+      const info = { sha256: digest, size: s.size }
+      if (this.#found.size >= STAT_CACHE_MAX) this.#found.delete(this.#found.keys().next().value!)
+      this.#found.set(digest, info)
+      return info
     } catch (err) {
       if (isNotFound(err)) return undefined
       throw err
@@ -207,6 +223,7 @@ export class BlobStore {
   /** Deletes a blob; false if there was none. Whether an image still uses it is the caller's question. */
   async remove (digest: string): Promise<boolean> {
     const p = this.path(digest)
+    this.#found.delete(digest)
     try {
       await unlink(p)
     } catch (err) {
