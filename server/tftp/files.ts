@@ -16,6 +16,15 @@
  *
  * Virtual files are looked up by the same resolved name and take precedence
  * over the disk.
+ *
+ * Small files in memory: a file of at most `memoryMaxFile` octets (iPXE
+ * binaries: undionly.kpxe ~70 KB, ipxe.efi ~1 MB) is read whole once and its
+ * bytes kept, keyed by real path and checked on every open against the name's
+ * stat (device, inode, size, mtime, ctime): a replaced or rewritten file is read
+ * again; the name checks above run on every request all the same. A boot storm
+ * then costs a realpath and a stat per transfer instead of an open, fstat, a read
+ * per window and a close. Kept bytes are bounded by `memoryMaxTotal` (oldest
+ * dropped first).
  */
 
 import { constants as fsc, type Stats } from 'node:fs'
@@ -98,17 +107,48 @@ export interface OpenedFile {
  */
 export const DEFAULT_CHUNK_SIZE = 64 * 1024
 
+/** Files up to this size are kept in memory (see the module comment). */
+export const DEFAULT_MEMORY_MAX_FILE = 4 * 1024 * 1024
+/** Total octets of files kept in memory. */
+export const DEFAULT_MEMORY_MAX_TOTAL = 64 * 1024 * 1024
+
 export interface FileStoreOptions {
   readonly root: string
   readonly virtualFiles?: VirtualFiles
   readonly chunkSize?: number
+  /** Largest file kept in memory; 0 keeps none. Default DEFAULT_MEMORY_MAX_FILE. */
+  readonly memoryMaxFile?: number
+  /** Bound of all kept files together. Default DEFAULT_MEMORY_MAX_TOTAL. */
+  readonly memoryMaxTotal?: number
+}
+
+export interface MemoryStats {
+  /** Opens served from kept bytes. */
+  readonly hits: number
+  /** Small files read from disk (first time, or changed since). */
+  readonly loads: number
+  readonly files: number
+  readonly bytes: number
 }
 
 export interface FileStore {
   /** The real (symlink-free) root directory. */
   readonly root: string
   open(name: string, ctx: VirtualFileContext): Promise<FileResult<OpenedFile>>
+  memoryStats(): MemoryStats
 }
+
+interface Kept {
+  readonly dev: number
+  readonly ino: number
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+  readonly data: Buffer
+}
+
+const sameFile = (k: Kept, s: Stats): boolean =>
+  k.dev === s.dev && k.ino === s.ino && k.size === s.size && k.mtimeMs === s.mtimeMs && k.ctimeMs === s.ctimeMs
 
 /** Resolves the root (must be an existing directory) and checks virtual file names; throws on bad configuration. */
 export async function createFileStore(opts: FileStoreOptions): Promise<FileStore> {
@@ -116,6 +156,34 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
   const st = await stat(root)
   if (!st.isDirectory()) throw new Error(`TFTP root ${opts.root} is not a directory`)
   const chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE
+  const memoryMaxFile = opts.memoryMaxFile ?? DEFAULT_MEMORY_MAX_FILE
+  const memoryMaxTotal = opts.memoryMaxTotal ?? DEFAULT_MEMORY_MAX_TOTAL
+  const kept = new Map<string, Kept>()
+  let keptBytes = 0
+  let hits = 0
+  let loads = 0
+  const keep = (real: string, k: Kept): void => {
+    const old = kept.get(real)
+    if (old !== undefined) {
+      kept.delete(real)
+      keptBytes -= old.size
+    }
+    if (k.size > memoryMaxTotal) return
+    for (const [name, v] of kept) {
+      if (keptBytes + k.size <= memoryMaxTotal) break
+      kept.delete(name)
+      keptBytes -= v.size
+    }
+    kept.set(real, k)
+    keptBytes += k.size
+  }
+  const inMemory = (name: string, data: Buffer): OpenedFile => ({
+    name,
+    size: data.length,
+    virtual: false,
+    blocks: (blksize, mode) => new BufferSource(mode === 'netascii' ? netasciiEncode(data) : data, blksize),
+    close: async () => {},
+  })
   const virtual = new Map<string, VirtualFile>()
   const entries = opts.virtualFiles instanceof Map ? [...opts.virtualFiles] : Object.entries(opts.virtualFiles ?? {})
   for (const [name, fn] of entries) {
@@ -160,6 +228,14 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
       return mapFsError(e)
     }
     if (!before.isFile()) return err('not-regular-file')
+    const small = before.size <= memoryMaxFile
+    if (small) {
+      const k = kept.get(real)
+      if (k !== undefined && sameFile(k, before)) {
+        hits++
+        return { ok: true, value: inMemory(name, k.data) }
+      }
+    }
     let fh: FileHandle
     try {
       fh = await open(real, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)
@@ -173,6 +249,13 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
         return err('not-regular-file', 'file changed while opening')
       }
       const size = after.size
+      if (small && size <= memoryMaxFile) {
+        const data = await readExactly(fh, size, 0)
+        await fh.close()
+        loads++
+        keep(real, { dev: after.dev, ino: after.ino, size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, data })
+        return { ok: true, value: inMemory(name, data) }
+      }
       return {
         ok: true,
         value: {
@@ -192,6 +275,7 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
 
   return {
     root,
+    memoryStats: () => ({ hits, loads, files: kept.size, bytes: keptBytes }),
     async open(requested, ctx) {
       const r = resolveRequestPath(requested)
       if (!r.ok) return r

@@ -117,7 +117,7 @@ t.test('FileSource reads in chunks with bounded memory and exact content', async
   const sizes = [0, 1, 511, 512, 513, 4096, 100_000, 300_007]
   for (const size of sizes) await writeFile(path.join(root, `f${size}`), pseudoRandomBytes(size, size))
   for (const chunkSize of [1000, 64 * 1024]) {
-    const store = await createFileStore({ root, chunkSize })
+    const store = await createFileStore({ root, chunkSize, memoryMaxFile: 0 }) // from disk, not the small-file memory
     for (const size of sizes) {
       const r = await store.open(`f${size}`, ctx)
       if (!r.ok) throw new Error(r.error.message)
@@ -140,7 +140,7 @@ t.test('NetasciiSource translates a file chunk by chunk', async (t) => {
   const exact = Buffer.from('a\n'.repeat(256)) // 768 octets on the wire
   await writeFile(path.join(root, 'exact'), exact)
   for (const chunkSize of [7, 100, 4096]) {
-    const store = await createFileStore({ root, chunkSize })
+    const store = await createFileStore({ root, chunkSize, memoryMaxFile: 0 }) // from disk, not the small-file memory
     const r = await store.open('text', ctx)
     if (!r.ok) throw new Error(r.error.message)
     t.ok((await readAll(r.value.blocks(512, 'netascii'), 512)).equals(want), `chunk ${chunkSize}`)

@@ -1,0 +1,97 @@
+/**
+ * Small TFTP files kept in memory (server/tftp/files.ts): the second open of an
+ * unchanged file is served from memory (no open/read/close), a rewritten or
+ * replaced file is read again, name checks still apply on every open, files over
+ * the size cap come from disk, and the total kept stays within its bound. Also end
+ * to end: 20 transfers of one file through the server, exact bytes each time.
+ */
+import { rename, rm, symlink, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { createFileStore, type BlockSource } from '../../server/tftp/files.js'
+import { fetchWithClient, pseudoRandomBytes, sha256, startServer, tempDir } from './helpers.js'
+
+const ctx = { peer: { address: '127.0.0.1', port: 1 } }
+
+async function readAll(src: BlockSource, blksize: number): Promise<Buffer> {
+  const parts: Buffer[] = []
+  for (let i = 0; ; i++) {
+    await src.load(i, i)
+    const b = src.readBlock(i)
+    parts.push(b)
+    if (b.length < blksize) return Buffer.concat(parts)
+  }
+}
+
+async function content(store: Awaited<ReturnType<typeof createFileStore>>, name: string, mode: 'octet' | 'netascii' = 'octet'): Promise<Buffer> {
+  const r = await store.open(name, ctx)
+  if (!r.ok) throw new Error(`${name}: ${r.error.code}`)
+  const b = await readAll(r.value.blocks(512, mode), 512)
+  await r.value.close()
+  return b
+}
+
+t.test('kept, checked against the name on every open, bounded', async (t) => {
+  const root = await tempDir(t)
+  const a = pseudoRandomBytes(70_000, 1)
+  await writeFile(path.join(root, 'undionly.kpxe'), a)
+  await writeFile(path.join(root, 'big'), pseudoRandomBytes(5000, 2))
+  const store = await createFileStore({ root, memoryMaxFile: 100_000, memoryMaxTotal: 150_000 })
+
+  t.ok((await content(store, 'undionly.kpxe')).equals(a))
+  t.match(store.memoryStats(), { hits: 0, loads: 1, files: 1, bytes: 70_000 })
+  for (let i = 0; i < 3; i++) t.ok((await content(store, '/undionly.kpxe')).equals(a))
+  t.match(store.memoryStats(), { hits: 3, loads: 1 }, 'three opens from memory')
+
+  // rewritten in place (same inode, new size and mtime): read again
+  const b = pseudoRandomBytes(70_001, 3)
+  await writeFile(path.join(root, 'undionly.kpxe'), b)
+  t.ok((await content(store, 'undionly.kpxe')).equals(b), 'the new content')
+  // replaced by rename (new inode, same size): read again
+  const c = pseudoRandomBytes(70_001, 4)
+  await writeFile(path.join(root, 'tmp'), c)
+  await rename(path.join(root, 'tmp'), path.join(root, 'undionly.kpxe'))
+  t.ok((await content(store, 'undionly.kpxe')).equals(c), 'the replacing file')
+  t.match(store.memoryStats(), { hits: 3, loads: 3, files: 1, bytes: 70_001 })
+
+  // the name checks still run: a kept file that becomes a link out of the root is refused
+  const outside = await tempDir(t)
+  await writeFile(path.join(outside, 'secret'), c)
+  await rm(path.join(root, 'undionly.kpxe'))
+  await symlink(path.join(outside, 'secret'), path.join(root, 'undionly.kpxe'))
+  const r = await store.open('undionly.kpxe', ctx)
+  t.equal(r.ok ? 'ok' : r.error.code, 'traversal')
+
+  // netascii from kept bytes
+  await writeFile(path.join(root, 'text'), 'a\nb\n')
+  t.equal((await content(store, 'text', 'netascii')).toString(), 'a\r\nb\r\n')
+  t.equal((await content(store, 'text', 'netascii')).toString(), 'a\r\nb\r\n')
+
+  // the total bound: two files of 70,001 + 80,000 > 150,000: the oldest goes
+  await writeFile(path.join(root, 'x'), pseudoRandomBytes(80_000, 5))
+  await writeFile(path.join(root, 'y'), pseudoRandomBytes(75_000, 6))
+  await content(store, 'x')
+  await content(store, 'y')
+  t.ok(store.memoryStats().bytes <= 150_000, `kept ${store.memoryStats().bytes} octets, bound 150,000`)
+})
+
+t.test('over the size cap: from disk each time', async (t) => {
+  const root = await tempDir(t)
+  const big = pseudoRandomBytes(200_000, 7)
+  await writeFile(path.join(root, 'big'), big)
+  const store = await createFileStore({ root, memoryMaxFile: 100_000 })
+  t.ok((await content(store, 'big')).equals(big))
+  t.ok((await content(store, 'big')).equals(big))
+  t.match(store.memoryStats(), { hits: 0, loads: 0, files: 0 })
+})
+
+t.test('through the server: 20 transfers of one file, exact bytes', async (t) => {
+  const root = await tempDir(t)
+  const data = pseudoRandomBytes(74_000, 9)
+  await writeFile(path.join(root, 'undionly.kpxe'), data)
+  const { port } = await startServer(t, { root })
+  for (let i = 0; i < 20; i++) {
+    const r = await fetchWithClient(port, 'undionly.kpxe', [{ name: 'blksize', value: '1432' }])
+    t.equal(sha256(r.data), sha256(data), `transfer ${i + 1}`)
+  }
+})
