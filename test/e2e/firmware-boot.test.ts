@@ -151,6 +151,13 @@ t.test('firmware boots a kernel through netboot alone', async (t) => {
         viaTftp: m.firmware === 'uefi-pxe', ...(m.firmware === 'uefi-pxe' ? { ipxeFile: 'ipxe.efi' } : {}),
       }, vm.started)
       t.same(tl.problems, [], `netboot's log shows ${m.firmware === 'uefi-pxe' ? 'dhcp → tftp ipxe.efi → dhcp (iPXE) → ' : 'dhcp (iPXE) → '}boot script → kernel → initrd`)
+      // Router advertisements (server/ra) end iPXE's IPv6 wait: without them iPXE asks for its
+      // script ~16 s after its DHCP reply, with them ~1 s. The bound is wide on purpose (a
+      // loaded TCG guest is slow); it separates the two behaviours, it does not time them.
+      const ipxeAt = tl.steps.find((s) => s.name === 'ipxe')?.time
+      const scriptAt = tl.steps.find((s) => s.name === 'script')?.time
+      t.ok(ipxeAt !== undefined && scriptAt !== undefined && scriptAt - ipxeAt < 10_000,
+        `iPXE asked for its script ${ipxeAt !== undefined && scriptAt !== undefined ? ((scriptAt - ipxeAt) / 1000).toFixed(1) : '?'} s after its DHCP reply (< 10 s: netboot's router advertisement ended iPXE's IPv6 wait, which takes ~16 s)`)
       const arch = m.firmware === 'bios' ? 'bios' : 'x64-uefi'
       t.match(tl.steps[0]?.detail, `(${arch})`, `netboot saw the firmware as ${arch}`)
       for (const s of tl.steps) t.comment(`  ${s.name.padEnd(6)} ${((s.time - vm.started) / 1000).toFixed(1).padStart(5)} s  ${s.detail}`)
