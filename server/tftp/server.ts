@@ -9,11 +9,18 @@
  *   names leaving the root ERROR 2; mail or unknown mode ERROR 4. Refusals are
  *   sent from the well-known port. Other malformed datagrams are dropped with a
  *   log line naming the peer (rate-limited).
- * - At `maxTransfers` concurrent transfers a new RRQ is dropped unanswered (a
- *   rate-limited log line, the `too-many-transfers` refusal event): an ERROR
- *   would end the client's transfer (RFC 1350 §7) and a PXE ROM fails the boot,
- *   whereas a silent drop lets the client retransmit its RRQ on its own timer,
- *   which paces a boot storm instead of failing it.
+ * - At `maxTransfers` concurrent transfers a new RRQ waits, unanswered, in a
+ *   FIFO of at most `maxQueued` requests and is started as soon as a transfer
+ *   ends; a retransmission of a waiting RRQ keeps its place (and shows the
+ *   client is still there). A request not heard from for `maxQueueWaitMs` is
+ *   dropped when its turn comes (its client may have given up; a live one
+ *   retransmits and queues again). With the queue full the RRQ is dropped.
+ *   Either way no ERROR: it would end the client's transfer (RFC 1350 §7) and a
+ *   PXE ROM fails the boot; silence lets the client retransmit on its own timer.
+ *   Drops are logged rate-limited, with the `too-many-transfers` refusal event.
+ *   (Why a queue: nodes powered on together retransmit their RRQs at the same
+ *   instants, 1, 3, 7, 15, 31 s; without it the slots that free between those
+ *   instants stay idle. docs/bench-storm.md.)
  * - Retransmission timer (RFC 1123 §4.2.3.2: adaptive, exponential backoff): a
  *   window (or OACK) not acknowledged within `timeoutMs` is sent again and the
  *   wait doubles with each consecutive retransmission, capped at
@@ -95,6 +102,10 @@ export interface TftpServerOptions {
   readonly port?: number
   /** Concurrent transfers, including requests still opening their file. Default 1024. */
   readonly maxTransfers?: number
+  /** RRQs waiting for a free transfer slot; 0 drops every RRQ at capacity. Default 16384. */
+  readonly maxQueued?: number
+  /** A waiting RRQ not heard from for this long is dropped at its turn. Default 10000. */
+  readonly maxQueueWaitMs?: number
   /** Default 1468 (fits a 1500-octet MTU). */
   readonly maxBlksize?: number
   /** Default 64. */
@@ -115,6 +126,8 @@ export interface TftpServer {
   close(): Promise<void>
   /** Transfers running or opening. */
   activeTransfers(): number
+  /** RRQs waiting for a free slot. */
+  queuedRequests(): number
 }
 
 interface Settings {
@@ -123,6 +136,8 @@ interface Settings {
   readonly address: string
   readonly port: number
   readonly maxTransfers: number
+  readonly maxQueued: number
+  readonly maxQueueWaitMs: number
   readonly limits: NegotiationLimits
   readonly timeoutMs: number
   readonly maxTimeoutMs: number
@@ -152,6 +167,8 @@ function settingsFrom(opts: TftpServerOptions): Settings {
     address,
     port: intIn(opts.port ?? 69, 'port', 0, 65535),
     maxTransfers: intIn(opts.maxTransfers ?? 1024, 'maxTransfers', 1, 65536),
+    maxQueued: intIn(opts.maxQueued ?? 16384, 'maxQueued', 0, 1_000_000),
+    maxQueueWaitMs: intIn(opts.maxQueueWaitMs ?? 10_000, 'maxQueueWaitMs', 1, 600_000),
     limits,
     timeoutMs: intIn(opts.timeoutMs ?? 1000, 'timeoutMs', 1, 255_000),
     maxTimeoutMs: intIn(opts.maxTimeoutMs ?? Math.max(8000, opts.timeoutMs ?? 1000), 'maxTimeoutMs', opts.timeoutMs ?? 1000, 255_000),
@@ -475,6 +492,8 @@ class Server implements TftpServer {
   /** Every transfer whose socket and file are not closed yet (a finished one leaves `transfers` first). */
   private readonly live = new Set<Transfer>()
   private readonly idle = new Set<() => void>()
+  /** RRQs waiting for a slot, oldest first (Map insertion order), by peer address:port; `heard` = performance.now() of the last copy. */
+  private readonly waiting = new Map<string, { req: RequestPacket; peer: Peer; heard: number }>()
 
   constructor(opts: TftpServerOptions) {
     this.settings = settingsFrom(opts)
@@ -543,6 +562,32 @@ class Server implements TftpServer {
   release(t: Transfer): void {
     const key = peerKey(t.peer)
     if (this.transfers.get(key) === t) this.transfers.delete(key)
+    this.admitWaiting()
+  }
+
+  /** Starts waiting RRQs, oldest first, while there are free slots; drops those not heard from for too long. */
+  private admitWaiting(): void {
+    if (this.closing) {
+      this.waiting.clear()
+      return
+    }
+    const now = performance.now()
+    for (const [key, w] of this.waiting) {
+      if (this.transfers.size >= this.settings.maxTransfers) return
+      this.waiting.delete(key)
+      if (now - w.heard > this.settings.maxQueueWaitMs) {
+        this.busy.warn({ peer: key, file: w.req.filename, reason: 'too-many-transfers', waitedMs: Math.round(now - w.heard) }, 'tftp queued request dropped: not heard from for too long')
+        this.emit('onRequestRefused', 'too-many-transfers', w.peer)
+        continue
+      }
+      if (this.transfers.has(key)) continue
+      this.startTransfer(w.req, w.peer)
+    }
+  }
+
+  /** Queued requests (tests, metrics). */
+  queuedRequests(): number {
+    return this.waiting.size
   }
 
   closedTransfer(t: Transfer): void {
@@ -551,6 +596,7 @@ class Server implements TftpServer {
   }
 
   private notifyIdle(): void {
+    this.admitWaiting()
     if (this.transfers.size > 0 || this.live.size > 0) return
     for (const fn of this.idle) fn()
     this.idle.clear()
@@ -600,14 +646,29 @@ class Server implements TftpServer {
       existing.supersede()
     }
     if (this.transfers.size >= this.settings.maxTransfers) {
-      // no ERROR (it would end the client's boot, RFC 1350 §7): the client's own retransmission asks again later
+      // no ERROR (it would end the client's boot, RFC 1350 §7): wait for a slot, or the client's retransmission
+      const queued = this.waiting.get(key)
+      if (queued !== undefined && sameRequest(queued.req, req)) {
+        queued.heard = performance.now()
+        return
+      }
+      this.waiting.delete(key)
+      if (this.waiting.size < this.settings.maxQueued) {
+        this.waiting.set(key, { req, peer, heard: performance.now() })
+        return
+      }
       this.busy.warn(
-        { peer: key, file: req.filename, reason: 'too-many-transfers', maxTransfers: this.settings.maxTransfers },
+        { peer: key, file: req.filename, reason: 'too-many-transfers', maxTransfers: this.settings.maxTransfers, queued: this.waiting.size },
         'tftp request dropped: at capacity, the client will retransmit',
       )
       this.emit('onRequestRefused', 'too-many-transfers', peer)
       return
     }
+    this.startTransfer(req, peer)
+  }
+
+  private startTransfer(req: RequestPacket, peer: Peer): void {
+    const key = peerKey(peer)
     this.transfers.set(key, null)
     void this.accept(req, peer).catch((e: Error) => {
       this.log.error({ peer: key, err: e?.message ?? String(e) }, 'tftp request handling failed')

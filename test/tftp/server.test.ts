@@ -258,9 +258,9 @@ t.test('a different RRQ from the same port replaces the running transfer silentl
   t.same(failed, ['superseded', 'superseded'])
 })
 
-t.test('over maxTransfers: the RRQ is dropped unanswered, logged; the retransmitted RRQ is served once a slot frees', async (t) => {
+t.test('over maxTransfers with no queue: the RRQ is dropped unanswered, logged; the retransmitted RRQ is served once a slot frees', async (t) => {
   const { log, lines } = memoryLogger()
-  const { port, refused, server } = await setup(t, { maxTransfers: 1, timeoutMs: 5000, log })
+  const { port, refused, server } = await setup(t, { maxTransfers: 1, maxQueued: 0, timeoutMs: 5000, log })
   const a = await client(t)
   const b = await client(t)
   a.rrq(port, 'f.bin')

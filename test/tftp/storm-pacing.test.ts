@@ -4,7 +4,8 @@
  *   (RFC 1123 §4.2.3.2), measured on the wire with a client that never ACKs;
  * - a client that negotiated RFC 2349 `timeout` gets exactly that interval;
  * - at capacity a real client (tftp-hpa, Debian package tftp-hpa) gets no ERROR:
- *   its own retransmitted RRQ is served once a slot frees, and the file arrives whole.
+ *   its RRQ waits in the queue and is served as soon as a slot frees (or, with no
+ *   queue, its own retransmission is); a queued RRQ gone silent is dropped.
  */
 import path from 'node:path'
 import t, { type Test } from 'tap'
@@ -92,9 +93,9 @@ t.test('a negotiated RFC 2349 timeout is used as is, without backoff', async (t)
   gaps.forEach((g, i) => t.ok(g >= 995 && g < 2000, `gap ${i + 1}: ${g} ms ≈ the negotiated 1 s`))
 })
 
-t.test('at capacity a real client (tftp-hpa) is paced, not failed: its retransmitted RRQ is served', async (t) => {
+t.test('at capacity with no queue a real client (tftp-hpa) is paced, not failed: its retransmitted RRQ is served', async (t) => {
   const { log, lines } = memoryLogger()
-  const { port, server, refused } = await setup(t, { maxTransfers: 1, timeoutMs: 5000, log })
+  const { port, server, refused } = await setup(t, { maxTransfers: 1, maxQueued: 0, timeoutMs: 5000, log })
   const holder = await client(t)
   holder.rrq(port, 'f.bin')
   const first = await holder.next()
@@ -107,9 +108,52 @@ t.test('at capacity a real client (tftp-hpa) is paced, not failed: its retransmi
   await new Promise((resolve) => setTimeout(resolve, 1500))
   await holder.send(encodeError(0, 'done'), first!.from.port)
   const r = await run
-  if (r.code === null && /ENOENT/.test(r.text)) t.fail('tftp-hpa is not installed (Debian package tftp-hpa)')
   t.notMatch(r.text, /Error code/i, 'the client saw no ERROR')
-  t.ok(r.output !== null && sha256(r.output) === sha256(FILE), 'the file arrived whole')
+  t.ok(r.output !== null && sha256(r.output) === sha256(FILE), 'the file arrived whole (tftp-hpa: Debian package tftp-hpa)')
   t.ok(refused.length >= 1 && refused.every((x) => x === 'too-many-transfers'), `refused ${refused.length} RRQ(s), all at capacity`)
   t.ok(lines.some((l) => l.msg === 'tftp request dropped: at capacity, the client will retransmit'), 'logged')
+})
+
+t.test('at capacity a real client (tftp-hpa) waits in the queue and is served the moment a slot frees', async (t) => {
+  const { port, server, refused } = await setup(t, { maxTransfers: 1, timeoutMs: 5000 })
+  const holder = await client(t)
+  holder.rrq(port, 'f.bin')
+  const first = await holder.next()
+  t.ok(isData(first?.packet), 'the one slot is taken')
+  const local = path.join(await tempDir(t), 'got.bin')
+  // rexmt 10: the client does not retransmit within the test, so only the queue can serve it
+  const run = tftpHpaInteractive(port, ['binary', 'rexmt 10', 'timeout 30', `get f.bin ${local}`], local)
+  t.ok(await waitFor(() => server.queuedRequests() === 1, 10_000), 'its RRQ waits in the queue')
+  const freed = performance.now()
+  await holder.send(encodeError(0, 'done'), first!.from.port)
+  const r = await run
+  const ms = performance.now() - freed
+  t.ok(r.output !== null && sha256(r.output) === sha256(FILE), 'the file arrived whole')
+  t.ok(ms < 9000, `served ${Math.round(ms)} ms after the slot freed, before the client's own 10 s retransmission`)
+  t.same(refused, [], 'nothing dropped')
+  t.equal(server.queuedRequests(), 0)
+})
+
+t.test('a queued RRQ not heard from for maxQueueWaitMs is dropped at its turn; a retransmission keeps it alive', async (t) => {
+  const { port, server, refused } = await setup(t, { maxTransfers: 1, maxQueueWaitMs: 300, timeoutMs: 5000 })
+  const holder = await client(t)
+  holder.rrq(port, 'f.bin')
+  const first = await holder.next()
+  t.ok(isData(first?.packet))
+  const stale = await client(t)
+  const alive = await client(t)
+  stale.rrq(port, 'f.bin')
+  alive.rrq(port, 'f.bin')
+  t.ok(await waitFor(() => server.queuedRequests() === 2), 'both wait')
+  for (let i = 0; i < 4; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    await alive.rrq(port, 'f.bin') // the same request again: keeps its place, refreshes it
+  }
+  t.equal(server.queuedRequests(), 2, 'a retransmission does not queue twice')
+  await holder.send(encodeError(0, 'done'), first!.from.port)
+  const got = await alive.next(3000)
+  t.ok(isData(got?.packet), 'the client still retransmitting is served')
+  t.equal(await stale.next(300), null, 'the silent one is not')
+  t.same(refused, ['too-many-transfers'], 'its drop is counted')
+  t.equal(server.queuedRequests(), 0)
 })
