@@ -159,6 +159,8 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
   const memoryMaxFile = opts.memoryMaxFile ?? DEFAULT_MEMORY_MAX_FILE
   const memoryMaxTotal = opts.memoryMaxTotal ?? DEFAULT_MEMORY_MAX_TOTAL
   const kept = new Map<string, Kept>()
+  /** Loads in flight, by real path and file version: waiters share the first one's read. */
+  const loading = new Map<string, Promise<Buffer | undefined>>()
   let keptBytes = 0
   let hits = 0
   let loads = 0
@@ -229,13 +231,39 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
     }
     if (!before.isFile()) return err('not-regular-file')
     const small = before.size <= memoryMaxFile
-    if (small) {
-      const k = kept.get(real)
-      if (k !== undefined && sameFile(k, before)) {
-        hits++
-        return { ok: true, value: inMemory(name, k.data) }
-      }
+    if (!small) return await openFrom(name, real, before, false)
+    const k = kept.get(real)
+    if (k !== undefined && sameFile(k, before)) {
+      hits++
+      return { ok: true, value: inMemory(name, k.data) }
     }
+    // One read per file version however many transfers ask at once: a storm right after
+    // start-up (or after ipxe.efi changed) would otherwise read the file once per
+    // transfer, up to max_transfers × memoryMaxFile bytes, before the first keep().
+    const key = `${real}\0${before.dev}:${before.ino}:${before.size}:${before.mtimeMs}:${before.ctimeMs}`
+    const pending = loading.get(key)
+    if (pending !== undefined) {
+      const data = await pending
+      if (data !== undefined) {
+        hits++
+        return { ok: true, value: inMemory(name, data) }
+      }
+      // that load failed: try on our own (and report our own error)
+      return await openFrom(name, real, before, true)
+    }
+    let settle!: (data: Buffer | undefined) => void
+    loading.set(key, new Promise((resolve) => { settle = resolve }))
+    try {
+      return await openFrom(name, real, before, true)
+    } finally {
+      loading.delete(key)
+      // what openFrom kept (not kept, or failed: the waiters read on their own)
+      const now = kept.get(real)
+      settle(now !== undefined && sameFile(now, before) ? now.data : undefined)
+    }
+  }
+
+  async function openFrom (name: string, real: string, before: Stats, small: boolean): Promise<FileResult<OpenedFile>> {
     let fh: FileHandle
     try {
       fh = await open(real, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK)

@@ -95,3 +95,20 @@ t.test('through the server: 20 transfers of one file, exact bytes', async (t) =>
     t.equal(sha256(r.data), sha256(data), `transfer ${i + 1}`)
   }
 })
+
+t.test('a storm of first opens reads the file once', async (t) => {
+  const root = await tempDir(t)
+  const a = pseudoRandomBytes(300_000, 7)
+  await writeFile(path.join(root, 'ipxe.efi'), a)
+  const store = await createFileStore({ root, memoryMaxFile: 1_000_000, memoryMaxTotal: 4_000_000 })
+  // 50 opens before any has finished: all but the first wait for its read
+  const all = await Promise.all(Array.from({ length: 50 }, async () => await content(store, 'ipxe.efi')))
+  t.ok(all.every((b) => b.equals(a)), 'every open got the exact bytes')
+  t.match(store.memoryStats(), { loads: 1, hits: 49, files: 1, bytes: 300_000 }, 'one read from disk, 49 shared')
+  // a failed first load (file gone) leaves no stale promise: the next open reads again
+  await rm(path.join(root, 'ipxe.efi'))
+  const gone = await store.open('ipxe.efi', ctx)
+  t.equal(gone.ok, false, 'a removed file is not served from memory')
+  await writeFile(path.join(root, 'ipxe.efi'), a)
+  t.ok((await content(store, 'ipxe.efi')).equals(a), 'served again once it is back')
+})
