@@ -6,6 +6,10 @@
 # emergency shell opens (see /lib/netboot-lib.sh netboot_boot).
 
 command -v getarg > /dev/null || . /lib/dracut-lib.sh
+# The library's overrides are for tests only. The kernel hands unknown NAME=value
+# command-line parameters to init as environment variables, so in the initramfs they
+# could name what runs in place of the agent: drop them before the library reads them.
+unset NETBOOT_NODE NETBOOT_AGENT NETBOOT_LIBDIR NETBOOT_REBOOT NETBOOT_SHELL NETBOOT_MOUNTS NETBOOT_FAIL_PAUSE NETBOOT_SHELL_ROUNDS
 . /lib/netboot-lib.sh
 
 if [ "$root" = netboot ]; then

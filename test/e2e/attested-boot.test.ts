@@ -350,6 +350,8 @@ t.test('attested boot end to end: QEMU + swtpm against netboot alone', async (t)
 
   const only = process.env.E2E_ONLY?.split(',').map((s) => s.trim()).filter(Boolean)
   if (only !== undefined && only.length > 0) t.comment(`E2E_ONLY=${only.join(',')}: the other runs are not booted`)
+  const unknown = (only ?? []).filter((o) => !MACHINES.some((m) => m.run === o))
+  if (unknown.length > 0) throw new Error(`E2E_ONLY names no machine: ${unknown.join(', ')} (known: ${MACHINES.map((m) => m.run).join(', ')})`)
   for (const m of MACHINES.filter((m) => only === undefined || only.length === 0 || only.includes(m.run))) {
     await t.test(m.label, async (t) => {
       const tap = `tap${MACHINES.indexOf(m)}`

@@ -120,6 +120,8 @@ t.test('firmware boots a kernel through netboot alone', async (t) => {
   // E2E_ONLY=bios,uefi-pxe boots only those (for working on one firmware); CI sets nothing.
   const only = process.env.E2E_ONLY?.split(',').map((s) => s.trim()).filter(Boolean)
   if (only !== undefined && only.length > 0) t.comment(`E2E_ONLY=${only.join(',')}: the other firmware is not booted in this run`)
+  const unknown = (only ?? []).filter((o) => !MACHINES.some((m) => m.firmware === o))
+  if (unknown.length > 0) throw new Error(`E2E_ONLY names no machine: ${unknown.join(', ')} (known: ${MACHINES.map((m) => m.firmware).join(', ')})`)
   for (const m of MACHINES.filter((m) => only === undefined || only.length === 0 || only.includes(m.firmware))) {
     await t.test(m.label, async (t) => {
       const nonce = nonces.get(m.node)!
