@@ -88,3 +88,33 @@ export function createLogger (level: LevelWithSilent, dest?: DestinationStream):
   } as Logger['child']
   return root
 }
+
+/**
+ * At most `perSecond` lines a second for one noisy kind of warning (bad packets from
+ * the network: a flood, spoofed sources included, must not flood the log); the next
+ * line after a suppressed stretch says how many were dropped.
+ */
+export class LogLimiter {
+  private windowStart = 0
+  private count = 0
+  private suppressed = 0
+
+  constructor (
+    private readonly log: Logger,
+    private readonly perSecond: number,
+    /** Prefix of the "suppressed" line, e.g. 'tftp'. */
+    private readonly what: string,
+  ) {}
+
+  warn (obj: Record<string, unknown>, msg: string): void {
+    const now = Date.now()
+    if (now - this.windowStart >= 1000) {
+      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, `${this.what}: similar log lines suppressed`)
+      this.windowStart = now
+      this.count = 0
+      this.suppressed = 0
+    }
+    if (this.count++ < this.perSecond) this.log.warn(obj, msg)
+    else this.suppressed++
+  }
+}

@@ -18,6 +18,7 @@
  */
 import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
+import { LogLimiter } from '../log.js'
 import { Icmp6Socket, type Icmp6Packet } from '../net/icmp6.js'
 import { decodeNd, encodeRa, ICMP6_ROUTER_ADVERTISEMENT, ICMP6_ROUTER_SOLICITATION, type PrefixInfo } from './codec.js'
 import { ALL_NODES, describe, invalidAdvertisement, invalidSolicitation, isRealRouter, nextUnsolicitedDelay, rateLimited, solicitedSendTime } from './decide.js'
@@ -66,7 +67,11 @@ class Advertiser {
   private unsolicitedSent = 0
   private readonly badLogged = new Map<string, number>()
 
+  /** Per peer once a period (above), and at most a few lines a second in all: spoofed sources defeat a per-peer limit alone. */
+  private readonly badLog: LogLimiter
+
   constructor (readonly ifname: string, private readonly o: RaServerOptions, private readonly log: Logger) {
+    this.badLog = new LogLimiter(log, 5, 'ra')
     try {
       this.sock = new Icmp6Socket({ ifname, types: [ICMP6_ROUTER_SOLICITATION, ICMP6_ROUTER_ADVERTISEMENT], joinAllRouters: true, onPacket: (p) => { this.onPacket(p) } })
     } catch (e) {
@@ -169,7 +174,7 @@ class Advertiser {
     if (last !== undefined && now - last < BAD_LOG_PERIOD_MS) return
     if (this.badLogged.size >= BAD_LOG_PEERS) this.badLogged.clear()
     this.badLogged.set(peer, now)
-    this.log.warn({ iface: this.ifname, peer, ...(mac !== undefined ? { mac } : {}), reason: why }, 'ra: bad router solicitation dropped')
+    this.badLog.warn({ iface: this.ifname, peer, ...(mac !== undefined ? { mac } : {}), reason: why }, 'ra: bad router solicitation dropped')
   }
 
   private stopTimers (): void {

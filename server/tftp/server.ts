@@ -42,6 +42,7 @@ import dgram from 'node:dgram'
 import dns from 'node:dns'
 import net from 'node:net'
 import type { Logger } from 'pino'
+import { LogLimiter } from '../log.js'
 import { NetbootError } from '../errors.js'
 import { sizeUdpBuffers, UDP_BUFFER_BYTES } from '../net/socket-buffers.js'
 import { decodePacket, encodeError, encodePacket, TFTP_ERROR, type RequestPacket, type TftpOption } from './codec.js'
@@ -173,30 +174,6 @@ function settingsFrom(opts: TftpServerOptions): Settings {
     timeoutMs: intIn(opts.timeoutMs ?? 1000, 'timeoutMs', 1, 255_000),
     maxTimeoutMs: intIn(opts.maxTimeoutMs ?? Math.max(8000, opts.timeoutMs ?? 1000), 'maxTimeoutMs', opts.timeoutMs ?? 1000, 255_000),
     retries: intIn(opts.retries ?? 5, 'retries', 0, 100),
-  }
-}
-
-/** At most `perSecond` lines a second for a noisy message kind; reports how many were suppressed. */
-class LogLimiter {
-  private windowStart = 0
-  private count = 0
-  private suppressed = 0
-
-  constructor(
-    private readonly log: Logger,
-    private readonly perSecond: number,
-  ) {}
-
-  warn(obj: Record<string, unknown>, msg: string): void {
-    const now = Date.now()
-    if (now - this.windowStart >= 1000) {
-      if (this.suppressed > 0) this.log.warn({ suppressed: this.suppressed }, 'tftp: similar log lines suppressed')
-      this.windowStart = now
-      this.count = 0
-      this.suppressed = 0
-    }
-    if (this.count++ < this.perSecond) this.log.warn(obj, msg)
-    else this.suppressed++
   }
 }
 
@@ -499,8 +476,8 @@ class Server implements TftpServer {
     this.settings = settingsFrom(opts)
     this.log = opts.log
     this.events = opts.events ?? {}
-    this.malformed = new LogLimiter(this.log, 20)
-    this.busy = new LogLimiter(this.log, 1)
+    this.malformed = new LogLimiter(this.log, 20, 'tftp')
+    this.busy = new LogLimiter(this.log, 1, 'tftp')
   }
 
   activeTransfers(): number {
