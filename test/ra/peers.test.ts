@@ -37,7 +37,7 @@ async function until (what: string, fn: () => Promise<boolean>, timeoutMs: numbe
   }
 }
 
-async function rdisc6 (ns: Netns, waitMs: number): Promise<{ out: string; ms: number }> {
+async function rdisc6 (ns: Netns, waitMs: number, retries = 10): Promise<{ out: string; ms: number }> {
   const t0 = Date.now()
   // -1: stop at the first RA; -r 1: one solicitation; -w: how long to wait for it. Exit 2 = no response.
   const out = await new Promise<string>((resolve) => {
@@ -45,6 +45,12 @@ async function rdisc6 (ns: Netns, waitMs: number): Promise<{ out: string; ms: nu
       resolve(`${stdout}${stderr}${err !== null && !/No response/.test(stdout + stderr) ? `\n(rdisc6: ${err.message})` : ''}`)
     })
   })
+  // The namespace's link-local address may still be tentative (DAD): rdisc6 then cannot
+  // send ("Cannot assign requested address"). Wait for it, bounded, and ask again.
+  if (/Cannot assign requested address/.test(out) && retries > 0) {
+    await new Promise((r) => setTimeout(r, 500))
+    return await rdisc6(ns, waitMs, retries - 1)
+  }
   return { out, ms: Date.now() - t0 }
 }
 
