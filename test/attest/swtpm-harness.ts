@@ -2,7 +2,7 @@
 // certificates from a local CA kept in the test's own temp directory) listening on
 // loopback ports of its own, and a runner for tpm2-tools pointed at it.
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync, copyFileSync, existsSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs'
 import { createServer, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -69,6 +69,32 @@ export interface Swtpm {
 }
 
 /**
+ * swtpm-localca's configuration in `dir` for a CA whose state lives in `ca`:
+ * swtpm-localca.conf, swtpm-localca.options (`options`) and the swtpm_setup.conf that
+ * makes swtpm_setup issue EK and platform certificates from it (SHA-256 bank only).
+ * Returns the swtpm_setup.conf path.
+ */
+export function writeLocalCaConfig (dir: string, ca: string, options: string): string {
+  writeFileSync(join(dir, 'swtpm-localca.conf'), [
+    `statedir = ${ca}`,
+    `signingkey = ${join(ca, 'signkey.pem')}`,
+    `issuercert = ${join(ca, 'issuercert.pem')}`,
+    `certserial = ${join(ca, 'certserial')}`,
+    '',
+  ].join('\n'))
+  writeFileSync(join(dir, 'swtpm-localca.options'), options)
+  const setupConf = join(dir, 'swtpm_setup.conf')
+  writeFileSync(setupConf, [
+    'create_certs_tool = /usr/bin/swtpm_localca',
+    `create_certs_tool_config = ${join(dir, 'swtpm-localca.conf')}`,
+    `create_certs_tool_options = ${join(dir, 'swtpm-localca.options')}`,
+    'active_pcr_banks = sha256',
+    '',
+  ].join('\n'))
+  return setupConf
+}
+
+/**
  * Provisions and starts an swtpm: `swtpm_setup --tpm2 --create-ek-cert
  * --create-platform-cert` with swtpm-localca state under the temp dir, then
  * `swtpm socket` on two free loopback ports. Call stop() to kill it (by pid) and
@@ -79,22 +105,9 @@ export async function startSwtpm(): Promise<Swtpm> {
   const state = join(dir, 'state')
   const ca = join(dir, 'ca')
   spawnSync('mkdir', ['-p', state, ca])
-  writeFileSync(join(dir, 'swtpm-localca.conf'), [
-    `statedir = ${ca}`,
-    `signingkey = ${join(ca, 'signkey.pem')}`,
-    `issuercert = ${join(ca, 'issuercert.pem')}`,
-    `certserial = ${join(ca, 'certserial')}`,
-    '',
-  ].join('\n'))
-  if (existsSync('/etc/swtpm-localca.options')) copyFileSync('/etc/swtpm-localca.options', join(dir, 'swtpm-localca.options'))
-  else writeFileSync(join(dir, 'swtpm-localca.options'), '--platform-manufacturer netboot\n--platform-version 2.1\n--platform-model test\n')
-  writeFileSync(join(dir, 'swtpm_setup.conf'), [
-    'create_certs_tool = /usr/bin/swtpm_localca',
-    `create_certs_tool_config = ${join(dir, 'swtpm-localca.conf')}`,
-    `create_certs_tool_options = ${join(dir, 'swtpm-localca.options')}`,
-    'active_pcr_banks = sha256',
-    '',
-  ].join('\n'))
+  writeLocalCaConfig(dir, ca, existsSync('/etc/swtpm-localca.options')
+    ? readFileSync('/etc/swtpm-localca.options', 'utf8')
+    : '--platform-manufacturer netboot\n--platform-version 2.1\n--platform-model test\n')
   const setup = spawnSync('swtpm_setup', [
     '--tpm2', '--tpm-state', state, '--create-ek-cert', '--create-platform-cert', '--pcr-banks', 'sha256',
     '--config', join(dir, 'swtpm_setup.conf'), '--logfile', join(dir, 'setup.log'),

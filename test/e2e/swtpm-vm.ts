@@ -11,8 +11,9 @@
  * manufacturer: netboot does not trust its TPMs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeLocalCaConfig } from '../attest/swtpm-harness.js'
 
 /** The executables this file runs, with the Debian package of each. */
 const TOOLS: readonly [string, string][] = [['swtpm', 'swtpm'], ['swtpm_setup', 'swtpm-tools'], ['swtpm_localca', 'swtpm-tools'], ['certtool', 'gnutls-bin']]
@@ -36,22 +37,7 @@ export interface LocalCa {
 export function localCa (dir: string, manufacturer: string): LocalCa {
   const ca = join(dir, 'ca')
   mkdirSync(ca, { recursive: true })
-  writeFileSync(join(dir, 'swtpm-localca.conf'), [
-    `statedir = ${ca}`,
-    `signingkey = ${join(ca, 'signkey.pem')}`,
-    `issuercert = ${join(ca, 'issuercert.pem')}`,
-    `certserial = ${join(ca, 'certserial')}`,
-    '',
-  ].join('\n'))
-  writeFileSync(join(dir, 'swtpm-localca.options'), `--platform-manufacturer ${manufacturer}\n--platform-version 2.1\n--platform-model e2e\n`)
-  const setupConf = join(dir, 'swtpm_setup.conf')
-  writeFileSync(setupConf, [
-    'create_certs_tool = /usr/bin/swtpm_localca',
-    `create_certs_tool_config = ${join(dir, 'swtpm-localca.conf')}`,
-    `create_certs_tool_options = ${join(dir, 'swtpm-localca.options')}`,
-    'active_pcr_banks = sha256',
-    '',
-  ].join('\n'))
+  const setupConf = writeLocalCaConfig(dir, ca, `--platform-manufacturer ${manufacturer}\n--platform-version 2.1\n--platform-model e2e\n`)
   return { dir: ca, rootCert: join(ca, 'swtpm-localca-rootca-cert.pem'), issuerCert: join(ca, 'issuercert.pem'), setupConf }
 }
 
