@@ -30,6 +30,7 @@ import { join } from 'node:path'
 import { alive, cleanup, installCleanupHandlers, inNs, makeTopology, onCleanup, procTicks, setNice, sh, stopChild, track, CLK_TCK, type Topology } from '../dhcp/lib/sys.js'
 import { startServer, type Running } from '../dhcp/lib/servers.js'
 import { resetPeakRss, statusKb, treeCounters, versionOf } from '../chainload/lib/common.js'
+import { nginxConf } from '../chainload/lib/anchors.js'
 import { staleSources } from '../attest/lib/dist.js'
 import { topSelfTime } from '../attest/lib/profile.js'
 import { ADMIN_PORT, HTTP_PORT, NET, ROOT, fleet, killTsxChildren, makeArtefacts, netbootYaml, tsxInNs, type Artefacts, type ProvisionArgs } from '../../test/storm/harness.js'
@@ -149,27 +150,7 @@ async function startNginx (topo: Topology, dir: string, art: Artefacts): Promise
   for (const b of Object.values(art)) writeFileSync(join(www, 'images', b.sha256), readFileSync(b.file))
   // as bench/chainload's nginx: one worker (netboot is one event loop), sendfile on, no access log
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, `daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/nginx-body;
-  proxy_temp_path ${dir}/nginx-proxy;
-  fastcgi_temp_path ${dir}/nginx-fastcgi;
-  uwsgi_temp_path ${dir}/nginx-uwsgi;
-  scgi_temp_path ${dir}/nginx-scgi;
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 100000;
-  server { listen ${NET.server}:${HTTP_PORT}; root ${www}; }
-}
-`)
+  writeFileSync(conf, nginxConf(dir, 'bench/storm/run.ts', 4096, '  keepalive_requests 100000;\n', `  server { listen ${NET.server}:${HTTP_PORT}; root ${www}; }\n`))
   const args = ['-c', conf, '-p', dir, '-e', join(dir, 'nginx-error.log')]
   const proc = track(...inNs(topo.server, NGINX, args), { stdio: ['ignore', 'inherit', 'inherit'] })
   await new Promise((resolve) => setTimeout(resolve, 700))

@@ -23,6 +23,34 @@ export interface Anchor { pid: number; proc: ChildProcess; port: number; command
 export interface Nginx extends Anchor { /** the same, with sendfile off: a reference that reads and writes like netboot */ portNoSendfile: number }
 
 /**
+ * The nginx.conf every benchmark's nginx anchor runs with: one worker (netboot is one
+ * event loop), no access log, sendfile on, temp paths and pid under `dir`; `http` adds
+ * lines to the http block, `servers` the server blocks.
+ */
+export function nginxConf (dir: string, by: string, workerConnections: number, http: string, servers: string): string {
+  return `# written by ${by}
+daemon off;
+master_process on;
+worker_processes 1;
+user root;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log warn;
+events { worker_connections ${workerConnections}; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/nginx-body;
+  proxy_temp_path ${dir}/nginx-proxy;
+  fastcgi_temp_path ${dir}/nginx-fastcgi;
+  uwsgi_temp_path ${dir}/nginx-uwsgi;
+  scgi_temp_path ${dir}/nginx-scgi;
+  default_type application/octet-stream;
+  sendfile on;
+  tcp_nopush on;
+${http}${servers}}
+`
+}
+
+/**
  * One worker: netboot is one event loop too. sendfile on (nginx's usual setting for
  * static files, and its fastest); access log off (netboot logs no request at warn).
  * Everything else as nginx ships it. A second server block on another port has
@@ -34,25 +62,7 @@ export async function startNginx (dir: string, www: string): Promise<Nginx> {
   const port = await freeTcpPort()
   const portNoSendfile = await freeTcpPort()
   const conf = join(dir, 'nginx.conf')
-  const text = `# written by bench/chainload/run.ts
-daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/nginx-body;
-  proxy_temp_path ${dir}/nginx-proxy;
-  fastcgi_temp_path ${dir}/nginx-fastcgi;
-  uwsgi_temp_path ${dir}/nginx-uwsgi;
-  scgi_temp_path ${dir}/nginx-scgi;
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  server {
+  const text = nginxConf(dir, 'bench/chainload/run.ts', 1024, '', `  server {
     listen ${LOOPBACK}:${port};
     root ${www};
     location /boot/ { default_type 'text/plain; charset=utf-8'; add_header cache-control no-store; }
@@ -62,8 +72,7 @@ http {
     root ${www};
     sendfile off;
   }
-}
-`
+`)
   writeFileSync(conf, text)
   const args = ['-c', conf, '-p', dir, '-e', join(dir, 'nginx-error.log')]
   const proc = track(NGINX, args, { stdio: ['ignore', 'inherit', 'inherit'] })
