@@ -54,6 +54,22 @@ export function isRealRouter (ra: RouterAdvertisement): boolean {
   return ra.routerLifetime > 0 || ra.managed || ra.other
 }
 
+/** §6.2.1: the largest MaxRtrAdvInterval a router may use; a router that says nothing for longer is gone. */
+export const MAX_RTR_ADV_INTERVAL_LIMIT_MS = 1_800_000
+
+/**
+ * How long netboot stays quiet after hearing a real router's RA: as long as the RA
+ * says the router stays a default router (its router lifetime, at most 9,000 s by
+ * §6.2.1), and, for a router that only announces DHCPv6 (lifetime 0, M or O), the
+ * longest interval between a router's RAs. Each RA the router sends extends it;
+ * when it passes with no RA heard, netboot advertises again. So a router that
+ * leaves, or one forged RA on the link, silences netboot for a bounded time, not
+ * until a restart.
+ */
+export function yieldHoldMs (ra: RouterAdvertisement): number {
+  return ra.routerLifetime > 0 ? ra.routerLifetime * 1000 : MAX_RTR_ADV_INTERVAL_LIMIT_MS
+}
+
 /**
  * §6.2.4: the time to the next unsolicited RA, uniformly random in
  * [MinRtrAdvInterval, MaxRtrAdvInterval]; for the first MAX_INITIAL_RTR_ADVERTISEMENTS

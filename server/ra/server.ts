@@ -9,8 +9,9 @@
  * Per interface, one raw ICMPv6 socket (net/icmp6.ts) hears router solicitations
  * (ff02::2) and other routers' advertisements, and a small state machine sends:
  *
- *   advertising ──(a real router's RA heard, §6.2.7)──▶ yielded ──▶ closed
- *        └──────────────────────── close() ─────────────────────────▲
+ *   advertising ──(a real router's RA heard, §6.2.7)──▶ yielded ──close()──▶ closed
+ *        ▲  └──────────────────────── close() ───────────────────────────────▲
+ *        └──(no router RA for the hold time, decide.ts yieldHoldMs)── yielded
  *
  * All RAs go to ff02::1 from the interface's link-local address (§6.1.2, §6.2.6),
  * solicited ones after a random 0–0.5 s and never closer than 3 s to the previous
@@ -21,7 +22,7 @@ import type { Logger } from 'pino'
 import { LogLimiter } from '../log.js'
 import { Icmp6Socket, type Icmp6Packet } from '../net/icmp6.js'
 import { decodeNd, encodeRa, ICMP6_ROUTER_ADVERTISEMENT, ICMP6_ROUTER_SOLICITATION, type PrefixInfo } from './codec.js'
-import { ALL_NODES, describe, invalidAdvertisement, invalidSolicitation, isRealRouter, nextUnsolicitedDelay, rateLimited, solicitedSendTime } from './decide.js'
+import { ALL_NODES, describe, invalidAdvertisement, invalidSolicitation, isRealRouter, nextUnsolicitedDelay, rateLimited, solicitedSendTime, yieldHoldMs } from './decide.js'
 
 export interface LinkInfo { readonly linkLocal?: string; readonly mac?: string }
 
@@ -65,6 +66,7 @@ class Advertiser {
   private solicitedAt: number | undefined
   private solicitedTimer: NodeJS.Timeout | undefined
   private unsolicitedSent = 0
+  private yieldTimer: NodeJS.Timeout | undefined
   private readonly badLogged = new Map<string, number>()
 
   /** Per peer once a period (above), and at most a few lines a second in all: spoofed sources defeat a per-peer limit alone. */
@@ -136,7 +138,7 @@ class Advertiser {
   }
 
   private onPacket (p: Icmp6Packet): void {
-    if (this.state !== 'advertising') return
+    if (this.state === 'closed') return
     const d = decodeNd(p.data)
     if (!d.ok) {
       if (p.data[0] === ICMP6_ROUTER_SOLICITATION) this.bad(p.source, undefined, `${d.error.code}: ${d.error.detail}`)
@@ -144,6 +146,7 @@ class Advertiser {
       return
     }
     const m = d.message
+    if (m.type === 'rs' && this.state !== 'advertising') return
     if (m.type === 'rs') {
       const why = invalidSolicitation(m, p.hopLimit, p.source)
       if (why !== undefined) { this.bad(p.source, m.sourceLinkLayer, why); return }
@@ -159,12 +162,25 @@ class Advertiser {
     const own = (this.o.linkInfo ?? hostLinkInfo)(this.ifname).linkLocal
     if (own !== undefined && own === p.source) return
     if (invalidAdvertisement(p.hopLimit, p.source) !== undefined) return
-    if (isRealRouter(m)) {
-      this.log.warn({ iface: this.ifname, router: p.source, mac: m.sourceLinkLayer, ra: describe(m) },
-        'ra: a router advertises on this interface; netboot stops advertising here (iPXE uses the first RA only, it must be the router\'s)')
+    if (!isRealRouter(m)) return
+    const holdMs = yieldHoldMs(m)
+    if (this.state === 'advertising') {
+      this.log.warn({ iface: this.ifname, router: p.source, mac: m.sourceLinkLayer, ra: describe(m), quietForS: holdMs / 1000 },
+        'ra: a router advertises on this interface; netboot stops advertising here while it does (iPXE uses the first RA only, it must be the router\'s)')
       this.state = 'yielded'
       this.stopTimers()
     }
+    // every RA of the router extends the quiet time
+    clearTimeout(this.yieldTimer)
+    this.yieldTimer = setTimeout(() => { this.resume(p.source, holdMs) }, holdMs)
+  }
+
+  private resume (router: string, holdMs: number): void {
+    this.yieldTimer = undefined
+    if (this.state !== 'yielded') return
+    this.log.warn({ iface: this.ifname, router, silentForS: holdMs / 1000 }, 'ra: the router on this interface stopped advertising; netboot advertises again')
+    this.state = 'advertising'
+    this.scheduleUnsolicited(0)
   }
 
   private bad (peer: string, mac: string | undefined, why: string): void {
@@ -186,6 +202,7 @@ class Advertiser {
 
   close (): void {
     this.stopTimers()
+    clearTimeout(this.yieldTimer)
     this.sock.close()
     this.state = 'closed'
   }

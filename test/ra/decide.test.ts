@@ -7,7 +7,7 @@ import t from 'tap'
 import { decodeNd, encodeRa, encodeRs, type RouterAdvertisement, type RouterSolicitation } from '../../server/ra/codec.js'
 import {
   defaultMinInterval, invalidAdvertisement, invalidSolicitation, isRealRouter, MAX_INITIAL_RTR_ADVERT_INTERVAL_MS, MAX_RA_DELAY_TIME_MS,
-  MIN_DELAY_BETWEEN_RAS_MS, nextUnsolicitedDelay, rateLimited, solicitedSendTime,
+  MAX_RTR_ADV_INTERVAL_LIMIT_MS, MIN_DELAY_BETWEEN_RAS_MS, nextUnsolicitedDelay, rateLimited, solicitedSendTime, yieldHoldMs,
 } from '../../server/ra/decide.js'
 
 const rs = (mac?: string): RouterSolicitation => { const d = decodeNd(encodeRs(mac)); if (!d.ok || d.message.type !== 'rs') throw new Error('rs'); return d.message }
@@ -31,6 +31,9 @@ t.test('§6.1.2 other routers\' advertisements; §6.2.7 yield to a real router o
   t.equal(isRealRouter(ra({ routerLifetime: 1800 })), true, 'a default router')
   t.equal(isRealRouter(ra({ managed: true })), true, 'DHCPv6 addresses')
   t.equal(isRealRouter(ra({ other: true })), true, 'DHCPv6 other configuration')
+  t.equal(yieldHoldMs(ra({ routerLifetime: 1800 })), 1_800_000, 'quiet for the router lifetime')
+  t.equal(yieldHoldMs(ra({ routerLifetime: 9000 })), 9_000_000, 'at most 9,000 s (§6.2.1 AdvDefaultLifetime limit)')
+  t.equal(yieldHoldMs(ra({ routerLifetime: 0, managed: true })), MAX_RTR_ADV_INTERVAL_LIMIT_MS, 'a DHCPv6-only router: the longest interval between its RAs')
 })
 
 t.test('§6.2.1 MinRtrAdvInterval default', async (t) => {

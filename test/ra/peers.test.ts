@@ -6,7 +6,8 @@
  *     prefix by SLAAC and the MTU, and installs no default route;
  *   - on a second segment that is not a provisioning interface, nothing answers;
  *   - a solicitation with hop limit 64 is dropped with a warning naming the peer;
- *   - a real router's RA (lifetime 1800) makes netboot stop advertising there.
+ *   - a real router's RA makes netboot stop advertising there for the router's lifetime
+ *     (3 s: it advertises again after; 1800 s: it stays quiet).
  * Needs root and rdisc6 (ndisc6) and python3 (crafted packets); without them it fails.
  */
 import { execFile } from 'node:child_process'
@@ -124,6 +125,17 @@ ra: { enabled: true, max_interval: 600, mtu: 1400, prefixes: [fd00:97::/64] }
     const line = server.log().split('\n').find((l) => l.includes('bad router solicitation'))!
     t.match(line, /"peer":"fe80::5054:ff:fe6a:2"/, 'the log names the peer')
     t.match(line, /hop limit 64/, 'and why')
+  })
+
+  await t.test('a router that stops advertising: netboot is quiet for its router lifetime, then advertises again', async (t) => {
+    // RA: hop limit 64, M=0 O=0, router lifetime 3 s: a router (or one forged RA) that is not heard again
+    await host.exec('python3', ['-c', CRAFT, '8600000040000003' + '00000000' + '00000000', '255', 'ff02::1'])
+    await server.waitFor(/"quietForS":3[,}].*"msg":"ra: a router advertises on this interface/, 5_000)
+    const quiet = await rdisc6(host, 1000)
+    t.match(quiet.out, /No response/, 'quiet while the router is believed there')
+    await server.waitFor(/"msg":"ra: the router on this interface stopped advertising/, 10_000)
+    const back = await rdisc6(host, 5000)
+    t.match(back.out, /Router lifetime\s*:\s*0/, 'netboot answers solicitations again')
   })
 
   await t.test('a real router on the segment: netboot stops advertising there', async (t) => {
