@@ -22,6 +22,7 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { NetbootError } from '../errors.js'
 import { authenticodeDigests, parsePe, type AuthenticodeAlg, type PeHeaders } from './authenticode.js'
 
@@ -183,6 +184,26 @@ export interface UkiMeasurements {
   readonly authenticode: Readonly<Record<AuthenticodeAlg, string>>
   /** Authenticode digests (hex) of the kernel in .linux, when it is a PE itself (stubs that LoadImage it measure it too). */
   readonly linux?: Readonly<Record<AuthenticodeAlg, string>>
+}
+
+/**
+ * measureUki of a file, in a worker thread (uki-worker.ts): the event loop keeps
+ * serving while a large UKI is hashed. Rejects with IMAGE_UKI_INVALID as measureUki
+ * throws it, or with the read error.
+ */
+export async function measureUkiFile (path: string): Promise<UkiMeasurements> {
+  // under tsx (tests) this module is uki.ts and its worker uki-worker.ts; compiled, both .js
+  const self = import.meta.url
+  const worker = new Worker(new URL(self.endsWith('.ts') ? './uki-worker.ts' : './uki-worker.js', self), { workerData: { path } })
+  type Reply = { ok: true; value: UkiMeasurements } | { ok: false; code: string; message: string }
+  return await new Promise<UkiMeasurements>((resolve, reject) => {
+    worker.once('message', (r: Reply) => {
+      if (r.ok) resolve(r.value)
+      else reject(r.code === 'IMAGE_UKI_INVALID' ? new NetbootError('IMAGE_UKI_INVALID', r.message) : new Error(r.message))
+    })
+    worker.once('error', reject)
+    worker.once('exit', (code) => { reject(new Error(`the UKI measuring worker exited (${code}) without an answer`)) })
+  })
 }
 
 /**

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import t from 'tap'
 import { authenticodeDigest, parsePe } from '../../server/images/authenticode.js'
-import { buildUki, checkUki, DEFAULT_OS_RELEASE, measureUki, peSectionBytes, ukiLayout, type BuiltUki } from '../../server/images/uki.js'
+import { buildUki, checkUki, DEFAULT_OS_RELEASE, measureUki, measureUkiFile, peSectionBytes, ukiLayout, type BuiltUki } from '../../server/images/uki.js'
 import { BlobStore } from '../../server/images/blobs.js'
 import { BootService } from '../../server/boot/service.js'
 import { IpxeScripts } from '../../server/boot/script.js'
@@ -112,6 +112,11 @@ t.test('build: objcopy + the systemd stub; binutils sees each section where the 
   const m = measureUki(bytes)
   t.same(m.authenticode, uki.authenticode, 'measureUki agrees with buildUki')
   t.equal(m.linux?.sha256, pesignHash(vmlinuz), "the .linux digest is the kernel's own Authenticode hash")
+  t.same(await measureUkiFile(uki.path), m, 'measureUkiFile (a worker thread) gives the same')
+  const notPe = join(dir, 'not-pe')
+  writeFileSync(notPe, 'not a PE at all')
+  await t.rejects(measureUkiFile(notPe), { code: 'IMAGE_UKI_INVALID', message: /not a PE image/ }, 'its refusal keeps the code')
+  await t.rejects(measureUkiFile(join(dir, 'missing')), { message: /ENOENT/ })
 })
 
 t.test('build errors name the input at fault', async (t) => {

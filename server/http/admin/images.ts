@@ -10,8 +10,7 @@ import { NetbootError } from '../../errors.js'
 import { checkParams } from '../../boot/cmdline.js'
 import type { BootService } from '../../boot/service.js'
 import type { BlobStore } from '../../images/blobs.js'
-import { MAX_UKI_BYTES, measureUki } from '../../images/uki.js'
-import { readFile } from 'node:fs/promises'
+import { MAX_UKI_BYTES, measureUkiFile, type UkiMeasurements } from '../../images/uki.js'
 import { canonName } from '../../inventory/normalize.js'
 import type { Store } from '../../store/store.js'
 import { ErrorBody } from './schemas.js'
@@ -88,12 +87,12 @@ export function imageRoutes (store: Store, blobs: BlobStore, boot: BootService):
       for (const [what, d] of [['kernel', b.kernelSha256], ['initrd', b.initrdSha256], ['rootfs', b.rootfsSha256], ['UKI', b.ukiSha256]] as const) {
         if (d !== undefined && !(await blobs.has(d))) throw new NetbootError('BLOB_NOT_FOUND', `the ${what} ${d} has not been uploaded`)
       }
-      let uki: ReturnType<typeof measureUki> | undefined
+      let uki: UkiMeasurements | undefined
       if (b.ukiSha256 !== undefined) {
         const st = await blobs.stat(b.ukiSha256)
         if (st !== undefined && st.size > MAX_UKI_BYTES) throw new NetbootError('IMAGE_UKI_INVALID', `the UKI ${b.ukiSha256} is ${st.size} bytes; at most ${MAX_UKI_BYTES} are measured`)
         try {
-          uki = measureUki(await readFile(blobs.path(b.ukiSha256)))
+          uki = await measureUkiFile(blobs.path(b.ukiSha256))
         } catch (e) {
           if (e instanceof NetbootError) throw new NetbootError(e.code, `the UKI ${b.ukiSha256}: ${e.message}`)
           throw e
