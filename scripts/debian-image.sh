@@ -62,6 +62,10 @@ fi
 # customize hook copies from (hooks run with the root as $1).
 files=$(mktemp -d "$cache/.files.XXXXXX")
 trap 'rm -rf "$files"' EXIT
+# Paths that go into the hooks' shell commands, quoted for the shell (the cache
+# directory is the caller's: it may hold spaces or quotes).
+q_files=$(printf %q "$files")
+q_list=$(printf %q "$cache/packages.txt.tmp")
 mkdir -p "$files/etc/systemd/network" "$files/etc/cloud/cloud.cfg.d" "$files/etc/default"
 cat > "$files/etc/systemd/network/10-netboot-dhcp.network" <<'EOF'
 # netboot: DHCPv4 on every Ethernet NIC, as the same client the initramfs was
@@ -100,12 +104,12 @@ mmdebstrap \
   --dpkgopt='path-include=/usr/share/doc/*/copyright' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/info/*' \
-  --customize-hook="cp -a '$files'/. \"\$1\"/" \
+  --customize-hook="cp -a $q_files/. \"\$1\"/" \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
   --customize-hook='chroot "$1" systemctl enable serial-getty@ttyS0.service' \
   --customize-hook='echo debian > "$1/etc/hostname"' \
   --customize-hook='rm -f "$1"/boot/initrd.img-*' \
-  --customize-hook="chroot \"\$1\" dpkg-query -W -f='\${Package} \${Version}\n' > '$cache/packages.txt.tmp'" \
+  --customize-hook="chroot \"\$1\" dpkg-query -W -f='\${Package} \${Version}\n' > $q_list" \
   "$suite" "$cache/root.tmp" \
   "deb $mirror $suite main" \
   "deb $mirror $suite-updates main" \
