@@ -15,11 +15,10 @@ import { EXIT_CODES } from '../../agent/errors.js'
 import { runAgent } from '../../agent/run.js'
 import { ROOTFS_PCR } from '../../agent/steps/measure.js'
 import { realClock } from '../../agent/backoff.js'
-import { tempDir } from '../helpers/tmp.js'
-import { startSwtpm, type Swtpm } from '../attest/swtpm-harness.js'
+import type { Swtpm } from '../attest/swtpm-harness.js'
 import {
-  NODE_MAC, NODE_MAC2, PLAIN_MARKER, ROOTFS_MARKER, SECURE_MARKER, agentConfig, bootDirs, buildSquashfs, cleanupMounts, expectEnd, expectTrace, loopsUnder, mountsUnder,
-  realPeerProblems, standardServer, tctiOf, testLog, type BuiltImage, type Netboot,
+  NODE_MAC, NODE_MAC2, PLAIN_MARKER, ROOTFS_MARKER, SECURE_MARKER, agentConfig, bootDirs, cleanupMounts, expectEnd, expectTrace, loopsUnder, mountsUnder,
+  realPeerProblems, standardPeers, tctiOf, testLog, type BuiltImage, type Netboot,
 } from './helpers.js'
 
 const problems = realPeerProblems()
@@ -30,12 +29,7 @@ if (problems.length > 0) {
   let image: BuiltImage
   // one server for every boot in this file: the same node and TPM boot again and again
   let nb: Netboot
-  t.before(async () => {
-    sw = await startSwtpm()
-    image = buildSquashfs(tempDir(t, 'netboot-image-'), ROOTFS_MARKER)
-    nb = await standardServer(t, sw, image)
-  })
-  t.teardown(async () => { await sw?.stop() })
+  t.before(async () => { ({ sw, image, nb } = await standardPeers(t)) })
 
   const readPcr = async (): Promise<Buffer> => {
     const tpm = await Tpm.open(tctiOf(sw))

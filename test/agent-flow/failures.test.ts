@@ -11,9 +11,9 @@ import { EXIT_CODES } from '../../agent/errors.js'
 import { runAgent } from '../../agent/run.js'
 import { tempDir } from '../helpers/tmp.js'
 import { freePort } from '../helpers/cli.js'
-import { startSwtpm, type Swtpm } from '../attest/swtpm-harness.js'
+import type { Swtpm } from '../attest/swtpm-harness.js'
 import {
-  FAST_POLICY, NODE_MAC, ROOTFS_MARKER, addImage, agentConfig, bootDirs, buildSquashfs, expectEnd, expectTrace, loopsUnder, mountsUnder, realPeerProblems, setDefaultImage, standardServer, testLog, type BuiltImage, type Netboot,
+  FAST_POLICY, NODE_MAC, addImage, agentConfig, bootDirs, buildSquashfs, expectEnd, expectTrace, loopsUnder, mountsUnder, realPeerProblems, setDefaultImage, standardPeers, standardServer, testLog, type BuiltImage, type Netboot,
 } from './helpers.js'
 
 const problems = realPeerProblems()
@@ -24,12 +24,7 @@ if (problems.length > 0) {
   let image: BuiltImage
   // one server for the boots that differ only in what the server holds; each sets it up
   let nb: Netboot
-  t.before(async () => {
-    sw = await startSwtpm()
-    image = buildSquashfs(tempDir(t, 'netboot-image-'), ROOTFS_MARKER)
-    nb = await standardServer(t, sw, image)
-  })
-  t.teardown(async () => { await sw?.stop() })
+  t.before(async () => { ({ sw, image, nb } = await standardPeers(t)) })
 
   const failureLines = (log: { lines: string[] }): string[] => log.lines.filter((l) => l.startsWith('error '))
 

@@ -18,7 +18,8 @@ import { loadNative } from '../../agent/tpm/index.js'
 import { memoryLog, type AgentLog } from '../../agent/log.js'
 import { DEFAULT_POLICY, type AgentConfig, type AgentPolicy } from '../../agent/run.js'
 import { parseCmdline } from '../../agent/cmdline.js'
-import { missingTools, type Swtpm } from '../attest/swtpm-harness.js'
+import { missingTools, startSwtpm, type Swtpm } from '../attest/swtpm-harness.js'
+import { tempDir } from '../helpers/tmp.js'
 import { freePort, startServe } from '../helpers/cli.js'
 
 process.env.TSS2_LOG = 'all+none'
@@ -357,6 +358,18 @@ export function agentConfig (sw: Swtpm, cmdline: string, b: BootDirs, overrides:
 }
 
 /** netboot serve with node nid001 (group compute, NODE_MAC), image `compute` as default, plain + secure cloud-init. */
+/**
+ * What most agent-flow files boot against: one swtpm (stopped when `t` ends), a
+ * squashfs image holding ROOTFS_MARKER, and the standard server holding both.
+ * Call it from t.before: one set of peers for every boot in the file.
+ */
+export async function standardPeers (t: Test, extra: Partial<NetbootOptions> = {}): Promise<{ sw: Swtpm; image: BuiltImage; nb: Netboot }> {
+  const sw = await startSwtpm()
+  t.teardown(async () => { await sw.stop() })
+  const image = buildSquashfs(tempDir(t, 'netboot-image-'), ROOTFS_MARKER)
+  return { sw, image, nb: await standardServer(t, sw, image, extra) }
+}
+
 export async function standardServer (t: Test, sw: Swtpm, image: BuiltImage, extra: Partial<NetbootOptions> = {}): Promise<Netboot> {
   const dir = mkdtempSync(join(tmpdir(), 'netboot-srv-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -8,11 +8,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { runAgent } from '../../agent/run.js'
-import { tempDir } from '../helpers/tmp.js'
 import { freePort } from '../helpers/cli.js'
-import { startSwtpm, type Swtpm } from '../attest/swtpm-harness.js'
+import type { Swtpm } from '../attest/swtpm-harness.js'
 import {
-  FAST_POLICY, NODE_MAC, ROOTFS_MARKER, agentConfig, bootDirs, buildSquashfs, expectEnd, realPeerProblems, standardServer, startProxy, testLog, type BuiltImage, type CuttingProxy, type Netboot,
+  FAST_POLICY, NODE_MAC, ROOTFS_MARKER, agentConfig, bootDirs, expectEnd, realPeerProblems, standardPeers, startProxy, testLog, type BuiltImage, type CuttingProxy, type Netboot,
 } from './helpers.js'
 
 const problems = realPeerProblems()
@@ -24,14 +23,11 @@ if (problems.length > 0) {
   let nb: Netboot
   let proxy: CuttingProxy
   t.before(async () => {
-    sw = await startSwtpm()
-    image = buildSquashfs(tempDir(t, 'netboot-image-'), ROOTFS_MARKER)
     const proxyPort = await freePort()
     let httpPort = 0
-    nb = await standardServer(t, sw, image, { publicUrl: (p) => { httpPort = p; return `http://127.0.0.1:${proxyPort}` } })
+    ;({ sw, image, nb } = await standardPeers(t, { publicUrl: (p) => { httpPort = p; return `http://127.0.0.1:${proxyPort}` } }))
     proxy = await startProxy(t, proxyPort, () => httpPort)
   })
-  t.teardown(async () => { await sw?.stop() })
 
   /** The server behind the proxy, with the proxy's record of requests cleared. */
   const behindProxy = async (_t: Test) => {
