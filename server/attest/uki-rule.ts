@@ -28,6 +28,8 @@ import { EV } from './eventlog/types.js'
 import { algName, hashInfo } from './tpm/alg.js'
 
 export const UEFI_BOOT_OPTION_ACTION = 'Calling EFI Application from Boot Option'
+/** PFP §10.4.4: measured into PCR 4 when a boot option's application returns (the firmware then tries the next one). */
+export const UEFI_BOOT_OPTION_RETURN = 'Returning from EFI Application from Boot Device'
 /** The PCR UEFI firmware measures boot applications into (PFP §3.3.4.4). */
 export const BOOT_APPLICATION_PCR = 4
 /** The PCR systemd-stub (252) measures a command line passed by its loader into (TPM_PCR_INDEX_KERNEL_PARAMETERS). */
@@ -38,6 +40,15 @@ export interface UkiExpectation {
   readonly uki: Buffer
   /** The Authenticode digest of the kernel in its .linux section, same bank. */
   readonly linux?: Buffer
+  /**
+   * The boot applications that may run before the UKI, same bank: the iPXE
+   * binaries netboot serves (UEFI PXE chainloads one over TFTP) and those an admin
+   * lists. When given, every other PCR 4 extension before the UKI must be a
+   * boot-option action (call or return) or the PCR 0-7 separator: an application
+   * that ran before the UKI could have changed what the UKI does, so an unknown one
+   * is refused. Undefined: not checked.
+   */
+  readonly before?: readonly Buffer[]
 }
 
 export type UkiVerdict =
@@ -48,7 +59,8 @@ export type UkiVerdict =
  * Judges the PCR 4 events of a replayed log in bank `bankAlg` (TPM_ALG_ID).
  *   not-uefi      PCR 4 never received the UEFI boot-option action: BIOS firmware.
  *   uki-measured  PCR 4 has an EV_EFI_BOOT_SERVICES_APPLICATION with the UKI's digest,
- *                 and nothing after it but, at most, the UKI's own kernel.
+ *                 nothing after it but, at most, the UKI's own kernel, and (when
+ *                 `expect.before` is given) nothing before it but known applications.
  * Otherwise a refusal naming the expected digest and the boot applications PCR 4 shows.
  */
 export function checkUkiMeasurement (events: readonly TcgEvent[], bankAlg: number, expect: UkiExpectation): UkiVerdict {
@@ -67,6 +79,13 @@ export function checkUkiMeasurement (events: readonly TcgEvent[], bankAlg: numbe
     if (e.type === EV.EFI_BOOT_SERVICES_APPLICATION && digest(e)?.equals(expect.uki) === true) { at = i; break }
   }
   if (at < 0) return { ok: false, why: `PCR 4 has no ${algName(bankAlg)} EV_EFI_BOOT_SERVICES_APPLICATION event with the served UKI's Authenticode digest ${expected}: the firmware started something else`, expected, actual: apps }
+  if (expect.before !== undefined) {
+    const known = [action, createHash(info.name).update(UEFI_BOOT_OPTION_RETURN, 'latin1').digest(), createHash(info.name).update(Buffer.alloc(4)).digest(), ...expect.before]
+    const unknown = pcr4.slice(0, at).map(digest).filter((d) => d === undefined || !known.some((k) => k.equals(d)))
+    if (unknown.length > 0) {
+      return { ok: false, why: `PCR 4 shows ${unknown.length} boot application(s) before the UKI that netboot does not serve and attestation.boot_applications does not list (${unknown.map((d) => d?.toString('hex') ?? '-').join(', ')}): something else ran before it`, expected, actual: apps }
+    }
+  }
   const after = pcr4.slice(at + 1)
   const allowed = after.length === 0 || (after.length === 1 && expect.linux !== undefined && digest(after[0]!)?.equals(expect.linux) === true)
   if (!allowed) {

@@ -69,6 +69,18 @@ t.test('rule: UEFI told by the boot-option action digest; the UKI must be the la
   t.match(checkUkiMeasurement([action, sep, app(uki), app(linux, 5)], SHA256, { uki }), { ok: false }, 'the kernel event is allowed only when the image names it')
   t.match(checkUkiMeasurement([action, sep, app(uki), app(linux, 5), app(linux, 6)], SHA256, expect), { ok: false }, 'only one kernel event')
   t.match(checkUkiMeasurement([action, sep, ev(4, 4, EV.IPL, uki)], SHA256, expect), { ok: false }, 'the digest under another event type does not count')
+
+  // what ran before the UKI, when the server knows what it serves
+  const known = { ...expect, before: [h256('ipxe.efi')] }
+  t.same(checkUkiMeasurement([action, sep, ipxe, app(uki), app(linux, 5)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'UEFI PXE: the served ipxe.efi, then the UKI')
+  t.same(checkUkiMeasurement([action, sep, app(uki)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'iPXE from the NIC ROM: no application before the UKI')
+  const returned = ev(2, 4, EV.EFI_ACTION, h256('Returning from EFI Application from Boot Device'))
+  t.same(checkUkiMeasurement([action, returned, action, sep, ipxe, app(uki)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'a boot option that returned, then the next')
+  t.match(checkUkiMeasurement([action, sep, app(h256('evil loader')), app(uki)], SHA256, known),
+    { ok: false, why: /1 boot application\(s\) before the UKI that netboot does not serve/ }, 'an unknown application before the UKI')
+  t.match(checkUkiMeasurement([action, sep, ev(3, 4, EV.SEPARATOR, h256('evil loader')), app(uki)], SHA256, known),
+    { ok: false }, 'relabelled as a separator: the digest, not the type, decides')
+  t.same(checkUkiMeasurement([action, sep, app(h256('evil loader')), app(uki)], SHA256, expect), { ok: true, basis: 'uki-measured' }, 'without a list, not checked')
   t.same(checkUkiMeasurement([{ ...action, type: EV.ACTION }, app(uki)], SHA256, expect), { ok: true, basis: 'uki-measured' }, 'UEFI is recognised by digest even when the action is relabelled')
   t.match(checkUkiMeasurement([{ ...action, type: EV.ACTION }, ev(4, 4, EV.IPL, h256('evil'))], SHA256, expect), { ok: false }, 'relabelling every event does not make a UEFI log pass as BIOS')
   t.same(checkUkiMeasurement([action, ev(5, 5, EV.EFI_ACTION, h256('Exit Boot Services Invocation')), app(uki)], SHA256, expect), { ok: true, basis: 'uki-measured' }, 'other PCRs do not matter')
