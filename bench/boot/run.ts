@@ -47,6 +47,7 @@ import { fileURLToPath } from 'node:url'
 import { e2eAssets } from '../../test/e2e/assets.js'
 import { missingFor, QEMU, qemuArgs } from '../../test/e2e/qemu.js'
 import { localCa, missingSwtpmTools, provisionTpm, startVmTpm } from '../../test/e2e/swtpm-vm.js'
+import { nginxConf } from '../chainload/lib/anchors.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const CLI = join(ROOT, 'dist', 'server', 'cli', 'main.js')
@@ -220,22 +221,9 @@ kernel ${base}/vmlinuz initrd=initrd.img ${cmdline(`${base}/rootfs.squashfs`)}
 initrd ${base}/initrd.img
 boot
 `)
-  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
-master_process on;
-worker_processes 1;
-user root;
-pid ${dir}/nginx.pid;
-error_log ${dir}/nginx-error.log warn;
-events { worker_connections 64; }
-http {
-  log_format t '$msec $remote_addr "$request" $status $body_bytes_sent';
-  access_log ${dir}/nginx-access.log t;
-  client_body_temp_path ${dir}/nb; proxy_temp_path ${dir}/np; fastcgi_temp_path ${dir}/nf; uwsgi_temp_path ${dir}/nu; scgi_temp_path ${dir}/ns;
-  default_type application/octet-stream;
-  sendfile on;
-  server { listen ${SERVER}:${HTTP_PORT}; root ${www}; }
-}
-`)
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir, 'bench/boot/run.ts', 64,
+    "  log_format t '$msec $remote_addr \"$request\" $status $body_bytes_sent';\n",
+    `  server { listen ${SERVER}:${HTTP_PORT}; root ${www}; access_log ${dir}/nginx-access.log t; }\n`))
   // dnsmasq as sites set it up for iPXE: a reservation for the MAC, the chainload
   // (iPXE's user class → the HTTP script; other PXE clients → undionly.kpxe over TFTP).
   writeFileSync(join(dir, 'dnsmasq.conf'), `port=0
