@@ -15,7 +15,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import type { Logger } from 'pino'
 import { Counter, Histogram, type Registry } from 'prom-client'
 import { bindToDevice } from '../net/bind-device.js'
-import { sizeUdpBuffers, UDP_BUFFER_BYTES, type BufferSizes } from '../net/socket-buffers.js'
+import { DHCP_RECV_BUFFER_BYTES, sizeUdpBuffers, UDP_BUFFER_BYTES, type BufferSizes } from '../net/socket-buffers.js'
 import { decodePacket, macOf, validateClientRequest } from './codec/index.js'
 import type { Decision, DhcpEngine } from './engine.js'
 
@@ -33,9 +33,10 @@ export interface DhcpServerOptions {
   readonly log: Logger
   readonly registry: Registry
   /**
-   * Kernel receive and send buffer per socket, octets (default 4 MiB, capped by
-   * net.core.rmem_max / wmem_max; a warning at start when capped). A storm's
-   * burst of DISCOVERs waits here while the loop works (net/socket-buffers.ts).
+   * Kernel receive and send buffer per socket, octets (default 32 MiB receive,
+   * 4 MiB send; past net.core.rmem_max / wmem_max with CAP_NET_ADMIN, else capped
+   * with a warning at start). A storm's burst of DISCOVERs waits here while the
+   * loop works (net/socket-buffers.ts).
    */
   readonly bufferBytes?: number
 }
@@ -94,8 +95,8 @@ export class DhcpServer {
     })
     if (ifname !== undefined) bindToDevice(sock, ifname)
     sock.setBroadcast(true)
-    const want = this.o.bufferBytes ?? UDP_BUFFER_BYTES
-    this.buffers = sizeUdpBuffers(sock, { recv: want, send: want }, this.o.log, `dhcp ${role}${ifname !== undefined ? ` ${ifname}` : ''} port ${port}`)
+    const want = { recv: this.o.bufferBytes ?? DHCP_RECV_BUFFER_BYTES, send: this.o.bufferBytes ?? UDP_BUFFER_BYTES }
+    this.buffers = sizeUdpBuffers(sock, want, this.o.log, `dhcp ${role}${ifname !== undefined ? ` ${ifname}` : ''} port ${port}`)
     sock.on('error', (err) => this.o.log.error({ err, iface: ifname }, 'dhcp: socket error'))
     sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, port, msg, peer) })
     this.sockets.push(sock)

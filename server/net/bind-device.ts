@@ -9,6 +9,7 @@ import type { Socket } from 'node:dgram'
 interface SockoptAddon {
   bindToDevice (fd: number, ifname: string): void
   interfaceIndex (ifname: string): number
+  forceBuffer (fd: number, kind: 'recv' | 'send', bytes: number): void
 }
 
 let addon: SockoptAddon | undefined
@@ -43,4 +44,13 @@ export function bindToDevice (sock: Socket, ifname: string): void {
 
 export function interfaceExists (ifname: string): boolean {
   return load().interfaceIndex(ifname) > 0
+}
+
+/**
+ * SO_RCVBUFFORCE / SO_SNDBUFFORCE (socket(7)): sets a bound socket's buffer to
+ * `bytes` past net.core.rmem_max / wmem_max. Needs CAP_NET_ADMIN; throws an Error
+ * with `code` EPERM without it (and the addon's own error when it is not built).
+ */
+export function forceBufferSize (sock: Socket, kind: 'recv' | 'send', bytes: number): void {
+  load().forceBuffer(socketFd(sock), kind, bytes)
 }

@@ -1,8 +1,10 @@
 /**
  * UDP socket buffers (server/net/socket-buffers.ts) and the DHCP server applying
  * them: the effective size is what the kernel grants (capped by
- * net.core.rmem_max / wmem_max, read here from /proc), a cap below the request is
- * logged naming the sysctl, and a bigger buffer really holds a burst the default
+ * net.core.rmem_max / wmem_max, read here from /proc) unless SO_RCVBUFFORCE /
+ * SO_SNDBUFFORCE pass the cap (root, CAP_NET_ADMIN: these tests run as root in
+ * CI and fail otherwise); without the capability the cap below the request is
+ * logged naming the sysctl; and a bigger buffer really holds a burst the default
  * one drops (a child process sends 1,500 DHCP-sized datagrams while this
  * process's event loop is blocked).
  */
@@ -14,12 +16,16 @@ import { Registry } from 'prom-client'
 import t from 'tap'
 import { DhcpServer } from '../../server/dhcp/server.js'
 import type { DhcpEngine } from '../../server/dhcp/engine.js'
-import { sizeUdpBuffers, UDP_BUFFER_BYTES } from '../../server/net/socket-buffers.js'
+import { forceBufferSize } from '../../server/net/bind-device.js'
+import { DHCP_RECV_BUFFER_BYTES, sizeUdpBuffers, UDP_BUFFER_BYTES, type BufferSizing } from '../../server/net/socket-buffers.js'
 import { memoryLogger } from '../tftp/helpers.js'
 
 const sysctl = (name: string): number => Number(readFileSync(`/proc/sys/net/core/${name}`, 'utf8').trim())
 const rmemMax = sysctl('rmem_max')
 const wmemMax = sysctl('wmem_max')
+const isRoot = process.getuid?.() === 0
+/** Acts as a process without CAP_NET_ADMIN: the forced options are refused. */
+const noCapability: BufferSizing = { force: () => false }
 
 async function bound (): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4')
@@ -38,32 +44,61 @@ t.test('a request under the cap is granted whole, without a warning', async (t) 
   t.same(lines.filter((l) => l.level === 40), [], 'no warning')
 })
 
-t.test('a request over net.core.rmem_max is capped and the warning names the sysctl', async (t) => {
+t.test('without CAP_NET_ADMIN a request over net.core.rmem_max is capped and the warning names the sysctl', async (t) => {
   const s = await bound()
   t.teardown(() => s.close())
   const { log, lines } = memoryLogger()
-  const got = sizeUdpBuffers(s, { recv: rmemMax * 2, send: wmemMax * 2 }, log, 'dhcp test')
+  const got = sizeUdpBuffers(s, { recv: rmemMax * 2, send: wmemMax * 2 }, log, 'dhcp test', noCapability)
   t.equal(got.recv, rmemMax, 'the kernel granted rmem_max')
   t.equal(got.send, wmemMax, 'the kernel granted wmem_max')
+  t.same(got.forced, { recv: false, send: false })
   const warns = lines.filter((l) => l.level === 40)
   t.equal(warns.length, 2, 'one warning per buffer')
   t.equal(warns[0]!.sysctl, 'net.core.rmem_max')
   t.equal(warns[0]!.effective, rmemMax)
   t.match(String(warns[0]!.msg), /dhcp test recv buffer .* net\.core\.rmem_max=/)
   t.equal(warns[1]!.sysctl, 'net.core.wmem_max')
+  const info = lines.find((l) => l.level === 30 && l.socket === 'dhcp test')
+  t.same([info?.recv, info?.send], [rmemMax, wmemMax], 'the effective sizes are logged')
 })
 
-t.test('the DHCP server sizes its socket at start (4 MiB, or the cap with a warning)', async (t) => {
+t.test('as root a request over net.core.rmem_max is forced past it (SO_RCVBUFFORCE), without a warning', async (t) => {
+  t.ok(isRoot, 'this test needs root (CAP_NET_ADMIN), as CI runs it')
+  if (!isRoot) return
+  const s = await bound()
+  t.teardown(() => s.close())
+  const { log, lines } = memoryLogger()
+  const want = { recv: rmemMax * 4, send: wmemMax * 2 }
+  const got = sizeUdpBuffers(s, want, log, 'forced test')
+  t.equal(got.recv, want.recv, 'receive buffer as asked, past rmem_max')
+  t.equal(got.send, want.send, 'send buffer as asked, past wmem_max')
+  t.same(got.forced, { recv: true, send: true })
+  t.equal(s.getRecvBufferSize(), want.recv * 2, 'the kernel reports the doubled size it granted')
+  t.same(lines.filter((l) => l.level === 40), [], 'no warning')
+  const info = lines.find((l) => l.level === 30 && l.socket === 'forced test')
+  t.same(info?.forced, { recv: true, send: true }, 'the log says the sizes were forced')
+  t.same([info?.recv, info?.send], [want.recv, want.send], 'and gives the effective sizes')
+})
+
+t.test('forceBufferSize: bad arguments are TypeErrors naming the call', async (t) => {
+  const s = await bound()
+  t.teardown(() => s.close())
+  t.throws(() => forceBufferSize(s, 'both' as 'recv', 1024), /kind must be "recv" or "send"/)
+  t.throws(() => forceBufferSize(s, 'recv', 0), /bytes a positive one/)
+})
+
+t.test('the DHCP server sizes its socket at start (past rmem_max as root)', async (t) => {
+  t.ok(isRoot, 'this test needs root (CAP_NET_ADMIN), as CI runs it')
   const { log, lines } = memoryLogger()
   const engine = { handle: async () => { throw new Error('no packet expected') } } as unknown as DhcpEngine
   const server = new DhcpServer({ engine, interfaces: [], relays: false, port: 0, log, registry: new Registry() })
   await server.start()
   t.teardown(() => server.close())
   const b = server.socketBuffers()
-  t.equal(b?.recv, Math.min(UDP_BUFFER_BYTES, rmemMax), 'receive buffer')
-  t.equal(b?.send, Math.min(UDP_BUFFER_BYTES, wmemMax), 'send buffer')
-  const capped = lines.filter((l) => l.sysctl === 'net.core.rmem_max')
-  t.equal(capped.length, rmemMax < UDP_BUFFER_BYTES ? 1 : 0, 'a warning exactly when rmem_max caps the request')
+  t.ok(DHCP_RECV_BUFFER_BYTES > rmemMax, `the DHCP receive buffer (${DHCP_RECV_BUFFER_BYTES}) is larger than this host's rmem_max (${rmemMax})`)
+  t.equal(b?.recv, DHCP_RECV_BUFFER_BYTES, 'receive buffer')
+  t.equal(b?.send, UDP_BUFFER_BYTES, 'send buffer')
+  t.same(lines.filter((l) => l.sysctl !== undefined), [], 'no warning about a sysctl')
 })
 
 /**
@@ -117,7 +152,7 @@ t.test('sizing an unbound socket is logged, not thrown', async (t) => {
   const s = dgram.createSocket('udp4')
   const { log, lines } = memoryLogger()
   const got = sizeUdpBuffers(s, { recv: 1024, send: 1024 }, log, 'unbound')
-  t.same(got, { recv: 0, send: 0 })
+  t.same([got.recv, got.send], [0, 0])
   t.ok(lines.some((l) => l.msg === 'udp: cannot set the socket buffer size'), 'the refusal is logged')
   s.close()
 })
