@@ -103,7 +103,7 @@ log(`netboot attestation benchmark, ${when.toISOString()}: ${machine.cpus} × ${
 let ceilingRows: Ceiling[] = []
 const serviceRows: RoundResult[] = []
 const httpRows: HttpResult[] = []
-const profiles: { what: string; file: string; busyMs: number; top: SelfTime[] }[] = []
+const profiles: { what: string; file: string; busyMs: number; clientMs?: number; top: SelfTime[] }[] = []
 
 // ---- (a) ----------------------------------------------------------------------
 if (OPTS.stages.includes('ceilings')) {
@@ -137,7 +137,7 @@ if (OPTS.stages.includes('service')) {
         if (stop !== undefined) {
           await stop()
           const p = topSelfTime(file, ROOT)
-          profiles.push({ what: `service ${kind} reboot ${r}`, file, busyMs: p.busyMs, top: p.functions })
+          profiles.push({ what: `service ${kind} reboot ${r}`, file, busyMs: p.busyMs, clientMs: p.clientMs, top: p.functions })
         }
         serviceRows.push(rr)
         printRound(rr)
@@ -164,7 +164,7 @@ if (OPTS.stages.includes('http')) {
 }
 
 for (const p of profiles) {
-  log(`\nprofile ${p.what}: ${p.busyMs} ms busy on the main thread, top self time (${p.file.replace(`${ROOT}/`, '')})`)
+  log(`\nprofile ${p.what}: ${p.busyMs} ms busy on the main thread${p.clientMs !== undefined ? ` (the simulated nodes' ${p.clientMs} ms left out)` : ''}, top self time (${p.file.replace(`${ROOT}/`, '')})`)
   for (const f of p.top) log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn.slice(0, 40).padEnd(40)} ${f.where}`)
 }
 

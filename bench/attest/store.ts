@@ -1,0 +1,83 @@
+/**
+ * The store's share of one attestation, call by call: what AttestationService asks
+ * of SqliteStore per attestation (the node by MAC, the TPM identity by EK, the
+ * golden PCR values, the group-committed counters + audit entry), measured alone
+ * on a store with N enrolled nodes, as main-thread CPU µs per call.
+ *
+ *   npx tsx bench/attest/store.ts [--nodes 2000] [--calls 20000] [--batch 64]
+ *
+ * Runs the sources through tsx (a side-by-side of one build against another is
+ * bench/attest/run.ts --dist); figures move ±30% with the VM's neighbours, so it
+ * runs each measurement three times and prints the lowest.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SqliteStore } from '../../server/store/sqlite/sqlite-store.js'
+import type { AuditDraft } from '../../server/store/store.js'
+import { macOf } from './lib/fleet.js'
+
+const argv = process.argv.slice(2)
+const value = (f: string): string | undefined => { const i = argv.indexOf(f); return i >= 0 ? argv[i + 1] : undefined }
+const NODES = Number(value('--nodes') ?? 2000)
+const CALLS = Number(value('--calls') ?? 20_000)
+const BATCH = Number(value('--batch') ?? 64)
+const ADMIN = { kind: 'admin' as const, id: 'bench', name: 'bench' }
+const hex = (s: string): string => createHash('sha256').update(s).digest('hex')
+
+const dir = mkdtempSync(join(tmpdir(), 'netboot-bench-store-'))
+try {
+  const store = SqliteStore.open(join(dir, 'netboot.db'))
+  const names = Array.from({ length: NODES }, (_, i) => `n${String(i).padStart(5, '0')}`)
+  await store.importNodes(names.map((name, i) => ({ name, groups: ['compute'], interfaces: [{ mac: macOf(i) }] })), { createGroups: true, source: 'bench' }, ADMIN)
+  const ids: number[] = []
+  for (const [i, node] of names.entries()) {
+    const idn = await store.addTpmIdentity({ node, ekSha256: hex(`ek${i}`), ekPublic: Buffer.alloc(314, i), policy: 'tofu', state: 'enrolled', macs: [macOf(i)], discovery: { hardware: {}, peer: '10.0.0.1' } },
+      { actor: { kind: 'node', id: node }, action: 'enroll.tofu', target: node, outcome: 'ok', detail: { ek: hex(`ek${i}`) } })
+    ids.push(idn.id)
+    await store.putGoldenPcrs([0, 1, 2, 3, 4, 5, 6, 7].map((pcr) => ({ scope: 'node' as const, target: node, bank: 'sha256' as const, pcr, value: hex(`${node}${pcr}`), state: 'approved' as const, source: 'bench' })),
+      { actor: { kind: 'node', id: node }, action: 'pcr.learn', target: node, outcome: 'ok', detail: { values: 8 } })
+  }
+
+  /** Main-thread CPU µs per call of `f`, lowest of three runs of `n` calls. */
+  const measure = async (label: string, n: number, f: (i: number) => Promise<unknown>): Promise<void> => {
+    const runs: number[] = []
+    for (let r = 0; r < 3; r++) {
+      const c0 = process.cpuUsage()
+      for (let i = 0; i < n; i++) await f(i)
+      const c = process.cpuUsage(c0)
+      runs.push((c.user + c.system) / n)
+    }
+    process.stdout.write(`${label.padEnd(60)} ${Math.min(...runs).toFixed(1).padStart(7)} µs  (runs ${runs.map((x) => x.toFixed(1)).join(', ')})\n`)
+  }
+
+  const finishDetail = (i: number): AuditDraft => {
+    const node = names[i % NODES]!
+    return {
+      actor: { kind: 'node', id: node }, action: 'attest.finish', target: node, outcome: 'ok',
+      detail: {
+        peer: '10.1.0.1', attestation: randomUUID(), ek: hex(`ek${i % NODES}`), ak: `000b${hex(`ak${i}`)}`, image: null,
+        pcrs: Object.fromEntries([0, 1, 2, 3, 4, 5, 6, 7].map((p) => [p, hex(`${node}${p}`)])), eventLog: hex('log'),
+        counters: { resetCount: i, restartCount: 0 }, events: 114, policy: 'approved values of node', token: randomUUID(), jkt: 'x'.repeat(43), expiresAt: 1_800_000_000,
+      },
+    }
+  }
+
+  process.stdout.write(`store calls per attestation, ${NODES} nodes (${new Date().toISOString()})\n`)
+  await measure('findNodeByMac', CALLS, async (i) => await store.findNodeByMac(macOf(i % NODES)))
+  await measure('findTpmIdentity', CALLS, async (i) => await store.findTpmIdentity(hex(`ek${i % NODES}`)))
+  await measure('goldenPcrsFor (node, sha256: 8 rows)', CALLS, async (i) => await store.goldenPcrsFor({ node: names[i % NODES]! }, 'sha256'))
+  let k = 0
+  await measure(`recordAttestation, ${BATCH} per group commit (per attestation)`, Math.max(1, Math.floor(CALLS / 4 / BATCH)), async () => {
+    await Promise.all(Array.from({ length: BATCH }, () => { const i = k++; return store.recordAttestation(ids[i % NODES]!, { resetCount: i, restartCount: 0 }, finishDetail(i)) }))
+  }).then(() => undefined)
+  process.stdout.write(`  (that line is per batch of ${BATCH}: divide by ${BATCH})\n`)
+  await measure('audit (one entry, own transaction)', CALLS / 4, async (i) => await store.audit(finishDetail(i)))
+  const v = await store.verifyAudit()
+  if (!v.ok) throw new Error(`audit chain broken: ${JSON.stringify(v)}`)
+  process.stdout.write(`audit chain verifies: ${v.entries} entries\n`)
+  await store.close()
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
