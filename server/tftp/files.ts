@@ -88,6 +88,12 @@ export interface BlockSource {
   load(first: number, last: number): Promise<void>
   /** Block `index`: blksize octets, or fewer for the last block (possibly 0). */
   readBlock(index: number): Buffer
+  /**
+   * The whole DATA packet (RFC 1350 §5: opcode 3, block number, `data`) for a
+   * block this source's `readBlock` returned, when the source keeps its blocks
+   * preformatted; undefined otherwise (the caller encodes it). No copy.
+   */
+  framed?(data: Buffer, block: number): Buffer | undefined
 }
 
 export interface OpenedFile {
@@ -183,7 +189,7 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
     name,
     size: data.length,
     virtual: false,
-    blocks: (blksize, mode) => new BufferSource(mode === 'netascii' ? netasciiEncode(data) : data, blksize),
+    blocks: (blksize, mode) => (mode === 'netascii' ? new BufferSource(netasciiEncode(data), blksize) : PreformattedSource.of(data, blksize)),
     close: async () => {},
   })
   const virtual = new Map<string, VirtualFile>()
@@ -347,6 +353,74 @@ export class BufferSource implements BlockSource {
     const start = index * this.blksize
     if (start > this.data.length) throw new RangeError(`block ${index} is past the end`)
     return this.data.subarray(start, Math.min(start + this.blksize, this.data.length))
+  }
+}
+
+/** DATA packets of one kept file at one blksize, laid out back to back: block i at i × (blksize + 4). */
+interface Framed {
+  readonly blksize: number
+  readonly packets: Buffer
+}
+
+/** Preformatted layouts kept per kept file (a storm asks the same few blksizes: 1432, 1468, 512). */
+const MAX_LAYOUTS_PER_FILE = 4
+const layouts = new WeakMap<Buffer, Framed[]>()
+
+/**
+ * An octet stream kept in memory with every DATA packet preformatted (RFC 1350
+ * §5 header + block), built once per file version and blksize and shared by
+ * every transfer of it: a lock-step block then costs the send, not an
+ * allocation and a copy. Block numbers wrap modulo 2^16 as transfer.ts
+ * `blockNumber` does (the header of block index i holds (i + 1) & 0xffff).
+ * Memory: the file's size plus 4 octets per block, per layout (at most
+ * MAX_LAYOUTS_PER_FILE); dropped with the kept file (WeakMap).
+ */
+export class PreformattedSource implements BlockSource {
+  private constructor(
+    private readonly f: Framed,
+    private readonly size: number,
+  ) {}
+
+  static of(data: Buffer, blksize: number): PreformattedSource {
+    let list = layouts.get(data)
+    if (list === undefined) layouts.set(data, (list = []))
+    let f = list.find((l) => l.blksize === blksize)
+    if (f === undefined) {
+      const count = Math.floor(data.length / blksize) + 1
+      const packets = Buffer.allocUnsafeSlow(data.length + 4 * count)
+      for (let i = 0; i < count; i++) {
+        const o = i * (blksize + 4)
+        packets.writeUInt16BE(3, o)
+        packets.writeUInt16BE((i + 1) & 0xffff, o + 2)
+        data.copy(packets, o + 4, i * blksize, Math.min((i + 1) * blksize, data.length))
+      }
+      f = { blksize, packets }
+      if (list.length >= MAX_LAYOUTS_PER_FILE) list.shift()
+      list.push(f)
+    }
+    return new PreformattedSource(f, data.length)
+  }
+
+  isLoaded(): boolean {
+    return true
+  }
+
+  async load(): Promise<void> {}
+
+  readBlock(index: number): Buffer {
+    const { blksize, packets } = this.f
+    const start = index * blksize
+    if (start > this.size) throw new RangeError(`block ${index} is past the end`)
+    const o = index * (blksize + 4) + 4
+    return packets.subarray(o, o + Math.min(blksize, this.size - start))
+  }
+
+  framed(data: Buffer, block: number): Buffer | undefined {
+    const { packets } = this.f
+    if (data.buffer !== packets.buffer || data.byteOffset - packets.byteOffset < 4) return undefined
+    const start = data.byteOffset - packets.byteOffset - 4
+    if (packets.readUInt16BE(start + 2) !== block) return undefined
+    return packets.subarray(start, start + 4 + data.length)
   }
 }
 

@@ -197,10 +197,15 @@ const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (hostname, opt
   else callback(null, hostname, family)
 }
 
-/** dgram's send throws synchronously on some inputs (port 0, closed socket); a reply is best-effort. */
+/**
+ * dgram's send throws synchronously on some inputs (port 0, closed socket); a reply is best-effort.
+ * The completion callback (a closure and a process.nextTick per datagram in dgram's doSend) is
+ * only passed when its debug line would be written: a lost DATA block is the timer's business.
+ */
 function sendTo(socket: dgram.Socket, buf: Buffer, peer: Peer, log: Logger): void {
   try {
-    socket.send(buf, peer.port, peer.address, (e) => {
+    if (!log.isLevelEnabled('debug')) socket.send(buf, peer.port, peer.address)
+    else socket.send(buf, peer.port, peer.address, (e) => {
       if (e) log.debug({ peer: peerKey(peer), err: e.message }, 'tftp send failed')
     })
   } catch (e) {
@@ -277,7 +282,7 @@ class Transfer {
   }
 
   start(): void {
-    this.server.log.info(
+    if (this.server.logsInfo) this.server.log.info(
       {
         peer: peerKey(this.peer),
         file: this.file.name,
@@ -379,7 +384,10 @@ class Transfer {
       step = transition(this.state, { type: 'abort', code: TFTP_ERROR.NOT_DEFINED, message: 'error reading file' }, () => Buffer.alloc(0))
     }
     this.state = step.state
-    for (const p of step.send) sendTo(this.socket, encodePacket(p), this.peer, this.server.log)
+    for (const p of step.send) {
+      const bytes = (p.op === 'DATA' ? this.source.framed?.(p.data, p.block) : undefined) ?? encodePacket(p)
+      sendTo(this.socket, bytes, this.peer, this.server.log)
+    }
     if (step.timer === 'restart') this.armTimer()
     else if (step.timer === 'stop') this.clearTimer()
     if (isTerminal(this.state)) void this.finish(event)
@@ -426,7 +434,7 @@ class Transfer {
       retransmitted: this.state.retransmitted,
     }
     if (this.state.phase === 'done') {
-      this.server.log.info(common, 'tftp transfer done')
+      if (this.server.logsInfo) this.server.log.info(common, 'tftp transfer done')
       this.server.emit('onTransferDone', bytes, ms, this.info)
     } else {
       const failure = this.state.failure
@@ -457,6 +465,8 @@ class Transfer {
 class Server implements TftpServer {
   readonly log: Logger
   readonly malformed: LogLimiter
+  /** Whether info lines are written: a transfer's start and done lines are not even built otherwise. */
+  readonly logsInfo: boolean
   /** At capacity a storm sends thousands of RRQs a second: one line a second, with the count suppressed. */
   private readonly busy: LogLimiter
   closing = false
@@ -475,6 +485,7 @@ class Server implements TftpServer {
   constructor(opts: TftpServerOptions) {
     this.settings = settingsFrom(opts)
     this.log = opts.log
+    this.logsInfo = opts.log.isLevelEnabled('info')
     this.events = opts.events ?? {}
     this.malformed = new LogLimiter(this.log, 20, 'tftp')
     this.busy = new LogLimiter(this.log, 1, 'tftp')

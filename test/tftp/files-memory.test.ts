@@ -112,3 +112,30 @@ t.test('a storm of first opens reads the file once', async (t) => {
   await writeFile(path.join(root, 'ipxe.efi'), a)
   t.ok((await content(store, 'ipxe.efi')).equals(a), 'served again once it is back')
 })
+
+t.test('kept files are served from preformatted DATA packets, identical to encodeData, block numbers wrapping', async (t) => {
+  const { encodeData } = await import('../../server/tftp/codec.js')
+  const { PreformattedSource } = await import('../../server/tftp/files.js')
+  // 70,000 blocks of 8 octets: past block 65535, so the header's block number wraps to 0
+  const blksize = 8
+  const data = pseudoRandomBytes(blksize * 70_000 + 5, 9)
+  const src = PreformattedSource.of(data, blksize)
+  t.equal(PreformattedSource.of(data, blksize).readBlock(3).buffer, src.readBlock(3).buffer, 'one layout per file and blksize, shared')
+  let mismatches = 0
+  const last = Math.floor(data.length / blksize)
+  for (const i of [0, 1, 65534, 65535, 65536, 65537, last]) {
+    const block = (i + 1) & 0xffff
+    const b = src.readBlock(i)
+    const want = data.subarray(i * blksize, Math.min((i + 1) * blksize, data.length))
+    if (!b.equals(want)) mismatches++
+    const framed = src.framed(b, block)
+    t.ok(framed?.equals(encodeData(block, want)), `block index ${i} (number ${block}) framed as encodeData would`)
+  }
+  t.equal(mismatches, 0, 'readBlock returns the file bytes')
+  t.equal(src.readBlock(last).length, 5, 'the last block is short')
+  t.equal(src.framed(Buffer.from(src.readBlock(2)), 3), undefined, 'a copy of a block is not framed from the layout')
+  t.equal(src.framed(src.readBlock(2), 4), undefined, 'a block number that does not match is not framed')
+  const exact = PreformattedSource.of(pseudoRandomBytes(1024, 3), 512)
+  t.equal(exact.readBlock(2).length, 0, 'a file of whole blocks ends with an empty block (RFC 1350 §6)')
+  t.ok(exact.framed(exact.readBlock(2), 3)?.equals(encodeData(3, Buffer.alloc(0))), 'framed as a 4-octet DATA')
+})
