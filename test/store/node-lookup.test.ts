@@ -51,7 +51,7 @@ t.test('one-statement lookups equal getNode', async (t) => {
   t.equal(await s.findNodeByMac('02:ff:ff:ff:ff:ff'), undefined)
   t.equal(await s.findNodeByIp('10.9.9.9'), undefined)
 
-  // a change is seen at once (no cache in the store)
+  // a change is seen at once (the store drops the node it kept: hot-reads.test.ts covers every write)
   await s.updateNodes(['nid001'], { removeGroups: ['zeta'] }, alice)
   t.same((await s.findNodeByMac('02:00:00:00:01:01'))?.groups, ['alpha', 'compute'])
 })

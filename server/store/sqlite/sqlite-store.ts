@@ -13,6 +13,7 @@ import type { Actor, DhcpOverrides, Group, Node, NodeChanges, NodeInterface, Nod
 import type { Role } from '../../auth/roles.js'
 import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
+import { HotReads } from './hot-reads.js'
 import type { Lease } from '../../dhcp/lease/state.js'
 import type {
   AuthenticodeDigests, BootConfig, CloudInitRow, DhcpHost, GoldenPcr, Image, IdentityState, TpmIdentity,
@@ -48,9 +49,11 @@ export class SqliteStore implements Store {
   private readonly db: Db
   private readonly touched = new Map<string, number>()
   private readonly statements = new Map<string, Database.Statement>()
+  /** The attestation path's reads, kept in memory (hot-reads.ts: what empties or updates them). */
+  private readonly hotReads = new HotReads()
   private saveLeasesTx?: (l: Lease[]) => void
   private readonly leaseQueue: { lease: Lease; resolve: () => void; reject: (e: unknown) => void }[] = []
-  private readonly attestQueue: { id: number; counters: { resetCount: number; restartCount: number }; audit: AuditDraft; resolve: (e: AuditEntry) => void; reject: (e: unknown) => void }[] = []
+  private readonly attestQueue: { id: number; counters: { resetCount: number; restartCount: number }; audit: AuditDraft; at?: string; resolve: (e: AuditEntry) => void; reject: (e: unknown) => void }[] = []
 
   static open (path: string, opts: SqliteOptions = {}): SqliteStore {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -89,8 +92,11 @@ export class SqliteStore implements Store {
 
   /** One indexed statement (the node with its addresses and groups), not readNodes' four: boot scripts and attestation ask per request. */
   async findNodeByMac (mac: string): Promise<Node | undefined> {
+    const hot = this.hot()
+    const kept = hot.node(mac)
+    if (kept !== undefined) return kept
     const r = this.stmt(`SELECT n.*, ${NODE_PARTS} FROM addresses a JOIN nodes n ON n.id = a.node_id WHERE a.mac = ?`).get(mac) as NodeWithPartsRow | undefined
-    return r === undefined ? undefined : nodeFromParts(r)
+    return r === undefined ? undefined : hot.putNode(mac, nodeFromParts(r))
   }
 
   async findDhcpHost (mac: string): Promise<DhcpHost | undefined> {
@@ -437,8 +443,11 @@ export class SqliteStore implements Store {
   // ---- TPM identities and PCR golden values ----------------------------------
 
   async findTpmIdentity (ekSha256: string): Promise<TpmIdentity | undefined> {
+    const hot = this.hot()
+    const kept = hot.identity(ekSha256)
+    if (kept !== undefined) return kept
     const r = this.stmt(`${IDENTITY_SELECT} WHERE t.ek_pub_sha256 = ?`).get(ekSha256) as IdentityRow | undefined
-    return r === undefined ? undefined : toIdentity(r)
+    return r === undefined ? undefined : hot.putIdentity(toIdentity(r))
   }
 
   async getTpmIdentity (id: number): Promise<TpmIdentity | undefined> {
@@ -463,6 +472,7 @@ export class SqliteStore implements Store {
       this.appendAudit({ ...audit, detail: { ...audit.detail, identity: newId } })
       return newId
     })()
+    this.hotReads.dropIdentity(i.ekSha256)
     return (await this.getTpmIdentity(id))!
   }
 
@@ -502,7 +512,9 @@ export class SqliteStore implements Store {
   }
 
   async recordTpmCounters (id: number, c: { resetCount: number; restartCount: number }): Promise<void> {
-    this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(c.resetCount, c.restartCount, now(), id)
+    const at = now()
+    this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(c.resetCount, c.restartCount, at, id)
+    this.hotReads.counters(id, c, at)
   }
 
   /** Group commit, as saveLease: one transaction per turn of the event loop for every attestation recorded in it. */
@@ -518,14 +530,22 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return
     let entries: AuditEntry[]
     try {
-      entries = this.db.transaction(() => batch.map((b) => {
-        this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(b.counters.resetCount, b.counters.restartCount, now(), b.id)
-        return this.appendAudit(b.audit)
-      }))()
+      entries = this.db.transaction(() => {
+        // the chain's tail is read once: within this write transaction no one else appends
+        let tail: AuditEntry | undefined
+        return batch.map((b) => {
+          b.at = now()
+          this.stmt('UPDATE tpm_identities SET reset_count = ?, restart_count = ?, last_attested_at = ? WHERE id = ?').run(b.counters.resetCount, b.counters.restartCount, b.at, b.id)
+          tail = this.appendAudit(b.audit, tail)
+          return tail
+        })
+      })()
     } catch (e) {
       for (const b of batch) b.reject(e)
       return
     }
+    // committed: the kept identities take the counters (in batch order, as the rows did)
+    for (const b of batch) this.hotReads.counters(b.id, b.counters, b.at!)
     batch.forEach((b, i) => b.resolve(entries[i]!))
   }
 
@@ -536,11 +556,15 @@ export class SqliteStore implements Store {
   }
 
   async goldenPcrsFor (who: { node: string; image?: string }, bank: GoldenPcr['bank']): Promise<GoldenPcr[]> {
+    const hot = this.hot()
+    const key = JSON.stringify([who.node, who.image ?? null, bank])
+    const kept = hot.goldenFor(key)
+    if (kept !== undefined) return kept as GoldenPcr[]
     // two primary-key prefix lookups (scope, target, bank)
     const rows = this.stmt(`SELECT * FROM pcr_golden WHERE scope = 'node' AND target = @node AND bank = @bank
       UNION ALL SELECT * FROM pcr_golden WHERE scope = 'image' AND target = @image AND bank = @bank ORDER BY scope, target, bank, pcr`)
       .all({ node: who.node, image: who.image ?? null, bank }) as GoldenRow[]
-    return rows.map(toGolden)
+    return hot.putGolden(key, rows.map(toGolden)) as GoldenPcr[]
   }
 
   async approveGoldenPcrs (scope: 'image' | 'node', target: string, actor: Actor): Promise<number> {
@@ -549,6 +573,7 @@ export class SqliteStore implements Store {
       if (n === 0) throw new NetbootError('NOT_FOUND', `no learned PCR values for ${scope} ${target}`)
       const values = this.stmt('SELECT pcr, bank, value FROM pcr_golden WHERE scope = ? AND target = ? ORDER BY bank, pcr').all(scope, target)
       this.appendAudit({ actor, action: 'pcr.approve', target: `${scope}:${target}`, detail: { values } })
+      this.hotReads.dropGolden()
       return n
     })()
   }
@@ -562,6 +587,7 @@ export class SqliteStore implements Store {
           .run(v.scope, v.target, v.bank, v.pcr, v.value, v.state, v.source, t)
       }
       this.appendAudit(audit)
+      this.hotReads.dropGolden()
     })()
   }
 
@@ -601,10 +627,11 @@ export class SqliteStore implements Store {
 
   // ---- internals (call inside a transaction) -------------------------------
 
-  private appendAudit (d: AuditDraft): AuditEntry {
+  /** `tail`: the entry this transaction appended last, if any (saves reading it back). */
+  private appendAudit (d: AuditDraft, tail?: Pick<AuditEntry, 'seq' | 'hash'>): AuditEntry {
     // nodes' own entries (attestations, reads) change no configuration
     if (d.actor.kind !== 'node') this.changes++
-    const last = this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
+    const last = tail ?? this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
     // the stored text is this serialisation: JSON.stringify of its own parse gives it back
     const detailJson = JSON.stringify(d.detail ?? {})
     const fields = {
@@ -633,6 +660,11 @@ export class SqliteStore implements Store {
       this.statements.set(sql, st)
     }
     return st
+  }
+
+  /** The kept reads, emptied first if an admin or the system changed anything since. */
+  private hot (): HotReads {
+    return this.hotReads.at(this.changes)
   }
 
   private nodeId (name: string): number | undefined {
