@@ -49,6 +49,9 @@ export interface Dist {
   keys: typeof import('../../../server/tokens/keys.js')
   tokens: typeof import('../../../server/tokens/node-token.js')
   log: typeof import('../../../server/log.js')
+  setup: typeof import('../../../server/attest/setup.js')
+  boot: typeof import('../../../server/boot/service.js')
+  script: typeof import('../../../server/boot/script.js')
 }
 
 export async function loadDist (dir?: string): Promise<Dist> {
@@ -61,5 +64,8 @@ export async function loadDist (dir?: string): Promise<Dist> {
     keys: await load('server/tokens/keys.js'),
     tokens: await load('server/tokens/node-token.js'),
     log: await load('server/log.js'),
+    setup: await load('server/attest/setup.js'),
+    boot: await load('server/boot/service.js'),
+    script: await load('server/boot/script.js'),
   }
 }

@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import type { AttestationConfig, AttestationService } from '../../../server/attest/service.js'
+import type { AttestationConfig, AttestationService, PlannedBoot } from '../../../server/attest/service.js'
+import type { Node } from '../../../server/inventory/model.js'
 import type { AttestFinishRequest } from '../../../server/attest/wire.js'
 import type { SqliteStore } from '../../../server/store/sqlite/sqlite-store.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
@@ -80,6 +81,9 @@ export async function makeEnv (d: Dist, kind: KeyKind, nodes: number, rounds: nu
   const dbPath = join(dir, 'netboot.db')
   const store = d.sqlite.SqliteStore.open(dbPath)
   await store.importNodes(fleet.map((n) => ({ name: n.name, groups: ['compute'], interfaces: [{ mac: n.mac }] })), { createGroups: true, source: 'bench' }, ADMIN)
+  // what every node boots: the service asks for this plan (image, rootfs digest) at start and finish, as in `netboot serve`
+  await store.addImage({ name: 'compute', version: '1', kernelSha256: 'a'.repeat(64), initrdSha256: 'b'.repeat(64), rootfsSha256: 'c'.repeat(64), params: 'quiet' }, ADMIN)
+  await store.setBootConfig('default', '', { image: 'compute' }, ADMIN)
   return {
     dir, dbPath, keysDir: join(dir, 'keys'), store, fleet,
     close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) },
@@ -164,5 +168,9 @@ export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce
   const tokens = new d.tokens.NodeTokens(ring, PUBLIC_URL, 900)
   // the production logger (redaction, ISO time) writing to /dev/null: log lines cost what they cost in `netboot serve`
   const log = d.log.createLogger('info', pino.destination({ dest: '/dev/null', sync: false }))
-  return new d.service.AttestationService(attestationConfig(policy), env.store, tokens, log.child({ component: 'attest' }))
+  // the node's planned boot as server/attest/setup.ts wires it in the build under test (kept per node since planFor)
+  const boot = new d.boot.BootService(env.store, await d.script.IpxeScripts.load(), { publicUrl: PUBLIC_URL, unknown: { action: 'reboot' } }, log)
+  const plan = async (node: Node): Promise<PlannedBoot> => d.setup.plannedBoot(await boot.plan(node))
+  const rootfs = d.setup.planFor !== undefined ? d.setup.planFor(env.store, plan) : plan
+  return new d.service.AttestationService(attestationConfig(policy), env.store, tokens, log.child({ component: 'attest' }), rootfs)
 }
