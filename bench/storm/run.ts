@@ -203,7 +203,7 @@ interface StormSetup { topo: Topology; dir: string; nodes: SimNodeSpec[]; ipxeFi
 async function storm (s: StormSetup, srv: Server, label: string, phases: Phase[], extra: Partial<MainConfig>, dbDir?: string): Promise<Run> {
   const cfg: Partial<MainConfig> = {
     nodes: s.nodes, phases, swtpmStates: phases.includes('attest') ? s.swtpmStates : [], server: NET.server, httpBase: `http://${NET.server}:${HTTP_PORT}`,
-    ipxeFiles: s.ipxeFiles, rampMs: OPTS.rampMs, deadlineMs: OPTS.deadlineMs, http: { sockets: OPTS.httpSockets, timeoutMs: 30_000, tries: 6, baseMs: 1000, capMs: 8000 }, ...extra,
+    ipxeFiles: s.ipxeFiles, ipxeDir: '/usr/lib/ipxe', rampMs: OPTS.rampMs, deadlineMs: OPTS.deadlineMs, http: { sockets: OPTS.httpSockets, timeoutMs: 30_000, tries: 6, baseMs: 1000, capMs: 8000 }, ...extra,
   }
   const tag = label.replace(/[^a-z0-9]+/gi, '-')
   const cfgFile = join(s.dir, `storm-${tag}.json`)
@@ -267,7 +267,16 @@ async function main (): Promise<void> {
   }
   log(`load average at start: ${env.loadavgAtStart.join(' ')} on ${env.cpus} CPUs; state in ${work}`)
 
-  const all: { n: number; runs: Run[]; ratios: Record<string, number>; profile?: unknown }[] = []
+  const all: { n: number; runs: Run[]; ratios: Record<string, number>; profile?: unknown; phasesProfile?: unknown }[] = []
+  /** Copies the server's CPU profile (written at its exit) to bench/out and summarises its self time. */
+  const keepProfile = (profDir: string, name: string): unknown => {
+    const f = execFileSync('sh', ['-c', `ls -t ${profDir}/*.cpuprofile | head -1`], { encoding: 'utf8' }).trim()
+    const dest = join(outDir, name)
+    execFileSync('cp', [f, dest])
+    const p = topSelfTime(dest, ROOT)
+    log(`profile ${dest}: ${Math.round(p.busyMs)} ms busy; top: ${p.functions.slice(0, 12).map((x) => JSON.stringify(x)).join('; ')}`)
+    return { file: dest, busyMs: p.busyMs, top: p.functions.slice(0, 15) }
+  }
   for (const n of OPTS.nodes) {
     const nodes = fleet(n, OPTS.uefiShare)
     const runs: Run[] = []
@@ -288,23 +297,22 @@ async function main (): Promise<void> {
       try {
         runs.push(await storm(s, nb, 'netboot: whole control plane', [...PHASES], {}, nb.dataDir))
       } finally { await nb.stop() }
-      if (profDir !== undefined) {
-        const f = execFileSync('sh', ['-c', `ls -t ${profDir}/*.cpuprofile | head -1`], { encoding: 'utf8' }).trim()
-        const dest = join(outDir, `storm-${stamp}-${n}-netboot.cpuprofile`)
-        execFileSync('cp', [f, dest])
-        const p = topSelfTime(dest, ROOT)
-        profile = { file: dest, busyMs: p.busyMs, top: p.functions.slice(0, 15) }
-      }
+      if (profDir !== undefined) profile = keepProfile(profDir, `storm-${stamp}-${n}-netboot.cpuprofile`)
     }
+    let phasesProfile: unknown
     // 2. each phase group alone against a fresh netboot, then against its anchors
     if (OPTS.anchors.length > 0) {
       const s = topoSetup('netboot-phases')
-      const nb = await startNetboot(s.topo, s.dir, nodes, art, swtpm.caDir)
+      // --profile: the phases-alone server is profiled too (its own file: DHCP, TFTP and images alone)
+      const profDir = OPTS.profile ? join(s.dir, 'prof') : undefined
+      if (profDir !== undefined) mkdirSync(profDir, { recursive: true })
+      const nb = await startNetboot(s.topo, s.dir, nodes, art, swtpm.caDir, profDir)
       try {
         if (OPTS.alone.includes('dhcp')) runs.push(await storm(s, nb, 'netboot: DHCP only', DHCP_PHASES, { requireBootInfo: false }, nb.dataDir))
         if (OPTS.alone.includes('tftp') && OPTS.anchors.includes('tftpd')) runs.push(await storm(s, nb, 'netboot: TFTP only', ['tftp'], { fixed: { tftpFile: 'undionly.kpxe' } }))
         if (OPTS.alone.includes('images') && OPTS.anchors.includes('nginx')) runs.push(await storm(s, nb, 'netboot: images only', IMAGE_PHASES, { fixed: imageUrls(art) }))
       } finally { await nb.stop() }
+      if (profDir !== undefined) phasesProfile = keepProfile(profDir, `storm-${stamp}-${n}-netboot-phases.cpuprofile`)
     }
     for (const a of ['kea', 'dnsmasq'] as const) {
       if (!OPTS.anchors.includes(a) || !OPTS.alone.includes('dhcp')) continue
@@ -327,7 +335,7 @@ async function main (): Promise<void> {
       try { runs.push(await storm(s, srv, 'nginx: images only', IMAGE_PHASES, { fixed: imageUrls(art) })) } finally { await srv.stop() }
     }
     const ratios = ratiosOf(runs)
-    all.push({ n, runs, ratios, ...(profile !== undefined ? { profile } : {}) })
+    all.push({ n, runs, ratios, ...(profile !== undefined ? { profile } : {}), ...(phasesProfile !== undefined ? { phasesProfile } : {}) })
     const curves: { label: string; color: string; times: number[]; total: number }[] = []
     for (const r of runs) curves.push({ label: r.label, color: COLORS[curves.length % COLORS.length]!, times: r.completions, total: n })
     if (!OPTS.keep) log(`(state directory ${work} is removed at exit; --keep keeps it)`)

@@ -53,6 +53,7 @@ t.test(`${N} nodes at once: every node completes every phase`, async (t) => {
   const cfg: Partial<MainConfig> = {
     nodes, swtpmStates: tpms.states, server: NET.server, httpBase: `http://${NET.server}:${HTTP_PORT}`,
     ipxeFiles: { 'undionly.kpxe': ipxe('undionly.kpxe'), 'ipxe.efi': ipxe('ipxe.efi') },
+    ipxeDir: '/usr/lib/ipxe',
     rampMs: 0, deadlineMs: 90_000,
   }
   const cfgFile = join(dir, 'storm.json')

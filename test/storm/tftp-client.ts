@@ -9,9 +9,25 @@
  * QEMU (iPXE's core/retry.c also doubles from a small minimum). A duplicate DATA
  * block is acknowledged again and otherwise ignored (RFC 1123 §4.2.3.1: only the
  * sender must not answer duplicates). Every transfer is bounded in time.
+ *
+ * Checking the bytes: with `expect` (the file's bytes, verified once against its
+ * digest by the caller) every block is compared with the same range of it as it
+ * arrives, a memcmp instead of SHA-256 per byte; without, the bytes are hashed.
+ * Either way every byte this node received is checked.
  */
 import { createHash } from 'node:crypto'
 import dgram from 'node:dgram'
+import net from 'node:net'
+
+/**
+ * Every destination here is an IP literal; dgram would pass each one through
+ * dns.lookup (option handling and a nextTick per datagram) otherwise.
+ */
+export const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (hostname, options, callback) => {
+  const family = net.isIP(hostname)
+  if (family === 0) throw new Error(`the simulator sends to IP literals only, not ${hostname}`)
+  callback(null, hostname, family)
+}
 
 export const TFTP = { RRQ: 1, DATA: 3, ACK: 4, ERROR: 5, OACK: 6 } as const
 
@@ -59,9 +75,12 @@ export interface TftpGet {
   firstTimeoutMs: number
   /** the whole transfer, ms */
   deadlineMs: number
+  /** the file's verified bytes: each block is compared with them (TFTP_MISMATCH on a difference) instead of hashed */
+  expect?: Buffer
 }
 
-export interface TftpResult { bytes: number; sha256: string; blocks: number; retransmits: number }
+/** `sha256` of the received bytes when no `expect` was given; with one, `matched` (always true: a mismatch fails). */
+export interface TftpResult { bytes: number; sha256?: string; matched?: true; blocks: number; retransmits: number }
 
 export class TftpFailure extends Error {
   constructor (readonly code: string, message: string, readonly retransmits: number) { super(message) }
@@ -69,33 +88,41 @@ export class TftpFailure extends Error {
 
 /** One read, on its own socket (its own TID, RFC 1350 §4). */
 export async function tftpGet (g: TftpGet): Promise<TftpResult> {
-  const sock = dgram.createSocket('udp4')
+  const sock = dgram.createSocket({ type: 'udp4', lookup: literalLookup })
   await new Promise<void>((resolve, reject) => { sock.once('error', reject); sock.bind(0, () => { sock.off('error', reject); resolve() }) })
-  const hash = createHash('sha256')
+  const expect = g.expect
+  const hash = expect === undefined ? createHash('sha256') : undefined
   let bytes = 0
   let blocks = 0
   let retransmits = 0
-  let expect = 1
+  let want = 1
   let blksize = 512
   let peerPort: number | undefined
   let last = encodeRrq(g.file, { blksize: String(g.blksize), tsize: '0' })
   let lastTo = g.port
   let tries = 0
   let timer: NodeJS.Timeout | undefined
+  let armedMs = -1
   const started = Date.now()
   try {
     return await new Promise<TftpResult>((resolve, reject) => {
       const fail = (code: string, why: string): void => reject(new TftpFailure(code, `${g.file}: ${why}`, retransmits))
+      const onTimeout = (): void => {
+        timer = undefined
+        if (tries >= g.retries) { fail('TFTP_TIMEOUT', `no answer after ${tries} retransmissions (block ${want})`); return }
+        if (Date.now() - started > g.deadlineMs) { fail('TFTP_DEADLINE', `not done within ${g.deadlineMs} ms`); return }
+        tries++
+        retransmits++
+        sock.send(last, lastTo, g.server)
+        arm()
+      }
+      // one timer per transfer, re-armed with refresh() while its delay is unchanged (every block in lock-step)
       const arm = (): void => {
+        const ms = g.firstTimeoutMs * 2 ** tries
+        if (timer !== undefined && ms === armedMs) { timer.refresh(); return }
         clearTimeout(timer)
-        timer = setTimeout(() => {
-          if (tries >= g.retries) { fail('TFTP_TIMEOUT', `no answer after ${tries} retransmissions (block ${expect})`); return }
-          if (Date.now() - started > g.deadlineMs) { fail('TFTP_DEADLINE', `not done within ${g.deadlineMs} ms`); return }
-          tries++
-          retransmits++
-          sock.send(last, lastTo, g.server)
-          arm()
-        }, g.firstTimeoutMs * 2 ** tries)
+        timer = setTimeout(onTimeout, ms)
+        armedMs = ms
       }
       const send = (b: Buffer, port: number): void => { last = b; lastTo = port; tries = 0; sock.send(b, port, g.server); arm() }
       sock.on('error', (e) => fail('TFTP_SOCKET', e.message))
@@ -106,7 +133,7 @@ export async function tftpGet (g: TftpGet): Promise<TftpResult> {
         const p = decodePacket(msg)
         if (p.op === 'error') { fail('TFTP_ERROR', `server error ${p.code}: ${p.message}`); return }
         if (p.op === 'oack') {
-          if (expect !== 1) return
+          if (want !== 1) return
           const bs = Number(p.options.blksize ?? 512)
           if (!Number.isInteger(bs) || bs < 8 || bs > g.blksize) { fail('TFTP_OACK', `blksize ${p.options.blksize} not what was asked`); return }
           blksize = bs
@@ -114,17 +141,24 @@ export async function tftpGet (g: TftpGet): Promise<TftpResult> {
           return
         }
         if (p.op !== 'data') return
-        if (p.block !== (expect & 0xffff)) {
-          if (p.block === ((expect - 1) & 0xffff)) sock.send(encodeAck(p.block), peerPort, g.server)
+        if (p.block !== (want & 0xffff)) {
+          if (p.block === ((want - 1) & 0xffff)) sock.send(encodeAck(p.block), peerPort, g.server)
           return
         }
-        hash.update(p.data)
-        bytes += p.data.length
+        const len = p.data.length
+        if (hash !== undefined) hash.update(p.data)
+        else if (bytes + len > expect!.length || expect!.compare(p.data, 0, len, bytes, bytes + len) !== 0) {
+          fail('TFTP_MISMATCH', `block ${want} (octets ${bytes}..${bytes + len}) differs from the file's verified bytes`)
+          return
+        }
+        bytes += len
         blocks++
-        expect++
-        if (p.data.length < blksize) {
+        want++
+        if (len < blksize) {
           clearTimeout(timer)
-          sock.send(encodeAck(p.block), peerPort, g.server, () => resolve({ bytes, sha256: hash.digest('hex'), blocks, retransmits }))
+          if (expect !== undefined && bytes !== expect.length) { fail('TFTP_MISMATCH', `${bytes} octets received, the file has ${expect.length}`); return }
+          const result: TftpResult = hash !== undefined ? { bytes, sha256: hash.digest('hex'), blocks, retransmits } : { bytes, matched: true, blocks, retransmits }
+          sock.send(encodeAck(p.block), peerPort, g.server, () => resolve(result))
           return
         }
         send(encodeAck(p.block), peerPort)
