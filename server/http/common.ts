@@ -3,15 +3,14 @@
  * (4xx with a stable code, never a stack trace), request metrics, and the
  * health endpoint.
  */
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { NetbootError, type ErrorDetail } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 
 export function installCommon (app: FastifyInstance, server: string, metrics: Metrics): void {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     const e = toNetbootError(err)
-    if (e.status >= 500) req.log.error({ err }, 'request failed')
-    else req.log.info({ code: e.code, why: e.message }, 'request refused')
+    logRequestError(req.log, err, e)
     void reply.code(e.status).send(e.toJSON())
   })
   app.setNotFoundHandler((req, reply) => {
@@ -22,6 +21,12 @@ export function installCommon (app: FastifyInstance, server: string, metrics: Me
     metrics.httpRequests.inc({ server, route, method: req.method, status: String(reply.statusCode) })
     metrics.httpDuration.observe({ server, route }, reply.elapsedTime / 1000)
   })
+}
+
+/** The log line of a failed request: a refusal (4xx) at info with its code, a failure (5xx) at error with the error. */
+export function logRequestError (log: FastifyBaseLogger, err: unknown, e: NetbootError): void {
+  if (e.status >= 500) log.error({ err }, 'request failed')
+  else log.info({ code: e.code, why: e.message }, 'request refused')
 }
 
 /** Maps fastify's own errors (validation, body limits, content types) onto catalogue codes. */

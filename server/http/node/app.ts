@@ -10,6 +10,7 @@ import { installCommon } from '../common.js'
 import { attestRoutes, type AttestRouteDeps } from './attest.js'
 import { cloudInitRoutes } from './cloudinit.js'
 import { bootRoutes, type BootRouteDeps } from './boot.js'
+import { NodeFastPath } from './fast.js'
 import type { CloudInitService } from '../../cloudinit/service.js'
 
 export interface NodeAppOptions {
@@ -24,6 +25,8 @@ export interface NodeAppOptions {
   readonly publicUrl?: string
   /** Peers whose X-Forwarded-For is believed (http.trusted_proxies). */
   readonly trustedProxies?: readonly string[]
+  /** How long an attestation body may take to arrive (fast.ts; default ATTEST_BODY_TIMEOUT_MS). */
+  readonly attestBodyTimeoutMs?: number
 }
 
 /**
@@ -38,9 +41,28 @@ export function quietRequestLog (url: string): boolean {
   return url.startsWith('/attest/') || url === '/healthz' || url.startsWith('/.well-known/')
 }
 
+const fastPaths = new WeakMap<FastifyInstance, NodeFastPath>()
+
+/** The fast path in front of a node app built by buildNodeApp (tests read its stats). */
+export function fastPathOf (app: FastifyInstance): NodeFastPath | undefined {
+  return fastPaths.get(app)
+}
+
+/**
+ * The node server: fastify for every route, behind fast.ts's node:http handler,
+ * which answers GET /boot/<mac> and POST /attest/v1/* on real sockets itself
+ * (inject() and anything the fast path does not recognise reach fastify's routes).
+ */
 export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance> {
   const debug = o.log.isLevelEnabled('debug')
+  const fast = new NodeFastPath({
+    metrics: o.metrics, debug,
+    ...(o.trustedProxies !== undefined ? { trustedProxies: o.trustedProxies } : {}),
+    ...(o.attestBodyTimeoutMs !== undefined ? { bodyTimeoutMs: o.attestBodyTimeoutMs } : {}),
+  })
   const app = Fastify({
+    serverFactory: fast.serverFactory,
+    genReqId: fast.genReqId,
     loggerInstance: o.log.child({ server: 'node' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: (req: { url?: string }) => !debug && quietRequestLog(req.url ?? '') }),
     bodyLimit: o.bodyLimit,
@@ -48,6 +70,7 @@ export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance>
     trustProxy: o.trustedProxies !== undefined && o.trustedProxies.length > 0 ? [...o.trustedProxies] : false,
   })
   installCommon(app, 'node', o.metrics)
+  app.addHook('preClose', (done) => { fast.close(); done() })
   app.get('/healthz', async () => ({ status: 'ok' }))
   if (o.boot !== undefined) await bootRoutes(app, o.boot)
   if (o.attestation !== undefined) await attestRoutes(app, { ...o.attestation, store: o.store })
@@ -57,5 +80,10 @@ export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance>
       ...(o.attestation !== undefined ? { tokens: o.attestation.tokens } : {}),
     })
   }
+  fastPaths.set(app, fast)
+  fast.attach(app.log as unknown as Logger, {
+    ...(o.boot !== undefined ? { boot: o.boot.boot } : {}),
+    ...(o.attestation !== undefined ? { attest: o.attestation.service } : {}),
+  })
   return app
 }

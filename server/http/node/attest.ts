@@ -25,21 +25,13 @@ export async function attestRoutes (app: FastifyInstance, d: AttestRouteDeps): P
   const { service, keys } = d
   app.addContentTypeParser(PROTOBUF_CONTENT_TYPE, { parseAs: 'buffer', bodyLimit: MAX_ATTEST_BODY }, (_req, body, done) => done(null, body))
 
+  // Sockets reach fast.ts first; these routes answer inject() and what the fast path hands over.
   app.post('/attest/v1/start', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
-    const c = await service.start(decodeStart(asBuffer(req.body)), req.ip)
-    const out = attest.AttestChallenge.encode({
-      session: c.session, credentialBlob: c.credentialBlob, encryptedSecret: c.encryptedSecret, nonce: c.nonce, pcrs: [...c.pcrs], bank: c.bank,
-    }).finish()
-    return await reply.type(PROTOBUF_CONTENT_TYPE).send(Buffer.from(out))
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestStartReply(service, asBuffer(req.body), req.ip))
   })
 
   app.post('/attest/v1/finish', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
-    const r = await service.finish(decodeFinish(asBuffer(req.body)), req.ip)
-    const out = attest.AttestResult.encode({
-      token: r.token, expiresAt: r.expiresAt, node: r.node, groups: [...r.groups], attestationId: r.attestationId,
-      ...(r.rootfsUrl !== undefined ? { rootfsUrl: r.rootfsUrl } : {}), ...(r.rootfsSha256 !== undefined ? { rootfsSha256: r.rootfsSha256 } : {}),
-    }).finish()
-    return await reply.type(PROTOBUF_CONTENT_TYPE).send(Buffer.from(out))
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestFinishReply(service, asBuffer(req.body), req.ip))
   })
 
   app.get('/.well-known/jwks.json', async () => keys.jwks())
@@ -50,6 +42,25 @@ export async function attestRoutes (app: FastifyInstance, d: AttestRouteDeps): P
     const tok = await requireNodeToken(req, d.tokens, d.store, d.publicUrl, name)
     return { node: tok.sub, groups: tok.groups, attestation: tok.att, expiresAt: tok.exp }
   })
+}
+
+/** POST /attest/v1/start: an AttestStart from `peer` (the client address, audited) → the encoded AttestChallenge. */
+export async function attestStartReply (service: AttestationService, body: Buffer, peer: string): Promise<Buffer> {
+  const c = await service.start(decodeStart(body), peer)
+  const out = attest.AttestChallenge.encode({
+    session: c.session, credentialBlob: c.credentialBlob, encryptedSecret: c.encryptedSecret, nonce: c.nonce, pcrs: [...c.pcrs], bank: c.bank,
+  }).finish()
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
+}
+
+/** POST /attest/v1/finish: an AttestFinish from `peer` → the encoded AttestResult. */
+export async function attestFinishReply (service: AttestationService, body: Buffer, peer: string): Promise<Buffer> {
+  const r = await service.finish(decodeFinish(body), peer)
+  const out = attest.AttestResult.encode({
+    token: r.token, expiresAt: r.expiresAt, node: r.node, groups: [...r.groups], attestationId: r.attestationId,
+    ...(r.rootfsUrl !== undefined ? { rootfsUrl: r.rootfsUrl } : {}), ...(r.rootfsSha256 !== undefined ? { rootfsSha256: r.rootfsSha256 } : {}),
+  }).finish()
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
 }
 
 function asBuffer (body: unknown): Buffer {

@@ -12,6 +12,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { NetbootError } from '../../errors.js'
+import type { FastifyBaseLogger } from 'fastify'
 import type { BootService } from '../../boot/service.js'
 import type { BlobStore } from '../../images/blobs.js'
 import { sendFile } from '../send-file.js'
@@ -25,14 +26,25 @@ export interface BootRouteDeps {
 
 const DIGEST = /^[0-9a-f]{64}$/
 
+/** What GET /boot/<mac> answers with (fastify's route and fast.ts alike). */
+export const SCRIPT_CONTENT_TYPE = 'text/plain; charset=utf-8'
+
+/**
+ * The log line of a script served: a known node's script is what `netboot boot show`
+ * prints (debug); a discovery or reboot script for an unknown MAC is news (info).
+ */
+export function bootLogScript (log: FastifyBaseLogger, mac: string, r: Awaited<ReturnType<BootService['scriptForMac']>>): void {
+  if (r.kind === 'boot') log.debug({ mac, node: r.node, kind: r.kind }, 'boot: script served')
+  else log.info({ mac, node: r.node, kind: r.kind }, 'boot: script served')
+}
+
 export async function bootRoutes (app: FastifyInstance, d: BootRouteDeps): Promise<void> {
+  // Sockets reach fast.ts first; this route answers inject() and what the fast path hands over.
   app.get('/boot/:mac', async (req, reply) => {
     const { mac } = req.params as { mac: string }
     const r = await d.boot.scriptForMac(mac.replace(/\.ipxe$/, ''))
-    // a known node's script is what `netboot boot show` prints: debug; a discovery or reboot script for an unknown MAC: info
-    if (r.kind === 'boot') req.log.debug({ mac, node: r.node, kind: r.kind }, 'boot: script served')
-    else req.log.info({ mac, node: r.node, kind: r.kind }, 'boot: script served')
-    return await reply.type('text/plain; charset=utf-8').header('cache-control', 'no-store').send(r.script)
+    bootLogScript(req.log, mac, r)
+    return await reply.type(SCRIPT_CONTENT_TYPE).header('cache-control', 'no-store').send(r.script)
   })
 
   const blob = async (digest: string): Promise<{ path: string; size: number }> => {
