@@ -220,7 +220,10 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
     }
   }
 
-  async function openDisk(name: string): Promise<FileResult<OpenedFile>> {
+  type Resolved = { ok: true; real: string; before: Stats } | { ok: false; error: FileError }
+
+  /** realpath, the root check and stat of one name; never rejects. */
+  async function resolveDisk(name: string): Promise<Resolved> {
     const joined = path.join(root, ...name.split('/'))
     let real: string
     try {
@@ -229,12 +232,34 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
       return mapFsError(e)
     }
     if (real !== root && !real.startsWith(root + path.sep)) return err('traversal', 'resolves outside the root')
-    let before: Stats
     try {
-      before = await stat(real)
+      return { ok: true, real, before: await stat(real) }
     } catch (e) {
       return mapFsError(e)
     }
+  }
+
+  /**
+   * Opens of one name that arrive while its realpath/stat is in flight share that
+   * check (a storm admits hundreds of RRQs for undionly.kpxe at once: one pair of
+   * syscalls serves them, not one each). The check is never older than the
+   * oldest waiting request; the next open after it settles checks again.
+   */
+  const resolving = new Map<string, Promise<Resolved>>()
+  function resolveShared(name: string): Promise<Resolved> {
+    let p = resolving.get(name)
+    if (p === undefined) {
+      p = resolveDisk(name)
+      resolving.set(name, p)
+      void p.then(() => resolving.delete(name))
+    }
+    return p
+  }
+
+  async function openDisk(name: string): Promise<FileResult<OpenedFile>> {
+    const resolved = await resolveShared(name)
+    if (!resolved.ok) return { ok: false, error: resolved.error }
+    const { real, before } = resolved
     if (!before.isFile()) return err('not-regular-file')
     const small = before.size <= memoryMaxFile
     if (!small) return await openFrom(name, real, before, false)

@@ -139,3 +139,18 @@ t.test('kept files are served from preformatted DATA packets, identical to encod
   t.equal(exact.readBlock(2).length, 0, 'a file of whole blocks ends with an empty block (RFC 1350 §6)')
   t.ok(exact.framed(exact.readBlock(2), 3)?.equals(encodeData(3, Buffer.alloc(0))), 'framed as a 4-octet DATA')
 })
+
+t.test('concurrent opens of one name share one path check; the next open after it checks again', async (t) => {
+  const root = await tempDir(t)
+  const a = pseudoRandomBytes(30_000, 11)
+  const b = pseudoRandomBytes(30_000, 12)
+  await writeFile(path.join(root, 'f'), a)
+  const store = await createFileStore({ root })
+  const all = await Promise.all(Array.from({ length: 20 }, async () => await content(store, 'f')))
+  t.ok(all.every((x) => x.equals(a)), '20 concurrent opens, each the file')
+  await writeFile(path.join(root, 'f.new'), b)
+  await rename(path.join(root, 'f.new'), path.join(root, 'f'))
+  t.ok((await content(store, 'f')).equals(b), 'replaced: the next open sees the new file')
+  const [up, missing, f] = await Promise.all([store.open('../f', ctx), store.open('missing', ctx), store.open('f', ctx)])
+  t.same([up.ok ? 'ok' : up.error.code, missing.ok ? 'ok' : missing.error.code, f.ok], ['traversal', 'not-found', true], 'concurrent opens of different names each get their own answer')
+})
