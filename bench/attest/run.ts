@@ -32,7 +32,7 @@ import { httpRounds, type HttpResult } from './lib/http-stage.js'
 import { startProfile, topSelfTime, type SelfTime } from './lib/profile.js'
 import { rebootAll } from './lib/fleet.js'
 import { waitQuiet } from './lib/measure.js'
-import { approveAll, makeEnv, makeService, serviceRound, type RoundResult } from './lib/service-stage.js'
+import { approveAll, makeEnv, makeService, planImage, serviceRound, type RoundResult } from './lib/service-stage.js'
 
 const argv = process.argv.slice(2)
 const flag = (f: string): boolean => argv.includes(f)
@@ -126,6 +126,7 @@ if (OPTS.stages.includes('service')) {
       printRound(first)
       save()
       await approveAll(env.store, env.fleet)
+      await planImage(env.store)
       const svc = await makeService(d, env, 'enforce')
       for (let r = 1; r <= OPTS.rounds; r++) {
         rebootAll(env.fleet)

@@ -81,9 +81,6 @@ export async function makeEnv (d: Dist, kind: KeyKind, nodes: number, rounds: nu
   const dbPath = join(dir, 'netboot.db')
   const store = d.sqlite.SqliteStore.open(dbPath)
   await store.importNodes(fleet.map((n) => ({ name: n.name, groups: ['compute'], interfaces: [{ mac: n.mac }] })), { createGroups: true, source: 'bench' }, ADMIN)
-  // what every node boots: the service asks for this plan (image, rootfs digest) at start and finish, as in `netboot serve`
-  await store.addImage({ name: 'compute', version: '1', kernelSha256: 'a'.repeat(64), initrdSha256: 'b'.repeat(64), rootfsSha256: 'c'.repeat(64), params: 'quiet' }, ADMIN)
-  await store.setBootConfig('default', '', { image: 'compute' }, ADMIN)
   return {
     dir, dbPath, keysDir: join(dir, 'keys'), store, fleet,
     close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) },
@@ -109,6 +106,18 @@ export async function approveAll (store: SqliteStore, fleet: readonly SimNode[])
     }
   }
   return approved
+}
+
+/**
+ * What every node boots from the reboot rounds on (an image and the default boot
+ * configuration): the service then asks for each node's plan (image, rootfs digest)
+ * at start and at finish, as `netboot serve` does. Not before the first boot: with an
+ * image, learn mode records the first node's values for the image, and these nodes
+ * differ in PCR 1 (each measures its own MAC), so the admin approves each node's own.
+ */
+export async function planImage (store: SqliteStore): Promise<void> {
+  await store.addImage({ name: 'compute', version: '1', kernelSha256: 'a'.repeat(64), initrdSha256: 'b'.repeat(64), rootfsSha256: 'c'.repeat(64), params: 'quiet' }, ADMIN)
+  await store.setBootConfig('default', '', { image: 'compute' }, ADMIN)
 }
 
 export interface RoundOptions { concurrency: number; batch: number; deadlineMs: number }
@@ -168,9 +177,10 @@ export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce
   const tokens = new d.tokens.NodeTokens(ring, PUBLIC_URL, 900)
   // the production logger (redaction, ISO time) writing to /dev/null: log lines cost what they cost in `netboot serve`
   const log = d.log.createLogger('info', pino.destination({ dest: '/dev/null', sync: false }))
-  // the node's planned boot as server/attest/setup.ts wires it in the build under test (kept per node since planFor)
+  // the reboot rounds' service plans each node's boot (planImage) as server/attest/setup.ts wires it in the build
+  // under test (kept per node since planFor); the first boot's has no boot service, as before planImage
   const boot = new d.boot.BootService(env.store, await d.script.IpxeScripts.load(), { publicUrl: PUBLIC_URL, unknown: { action: 'reboot' } }, log)
   const plan = async (node: Node): Promise<PlannedBoot> => d.setup.plannedBoot(await boot.plan(node))
-  const rootfs = d.setup.planFor !== undefined ? d.setup.planFor(env.store, plan) : plan
+  const rootfs = policy === 'learn' ? undefined : d.setup.planFor !== undefined ? d.setup.planFor(env.store, plan) : plan
   return new d.service.AttestationService(attestationConfig(policy), env.store, tokens, log.child({ component: 'attest' }), rootfs)
 }
