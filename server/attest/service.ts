@@ -13,7 +13,7 @@
  * Every decision, refusals included, is one audit entry with its evidence.
  * Sessions are single use and short-lived: a replayed nonce finds no session.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual, type X509Certificate } from 'node:crypto'
+import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { Logger } from 'pino'
 import { NetbootError, type ErrorCode } from '../errors.js'
@@ -96,10 +96,13 @@ const BANK_ALG = { sha256: TPM_ALG.SHA256, sha1: TPM_ALG.SHA1 } as const
 
 /** Event-log replays kept (AttestationService.replayLog): about 300 bytes each. */
 const REPLAYED_LOGS = 16_384
+/** RSA EK keys kept (AttestationService.ekKey). */
+const EK_KEYS = 16_384
 
 export class AttestationService {
   private readonly sessions = new Map<string, Session>()
   private readonly replayed = new Map<string, { values: Buffer; events: number }>()
+  private readonly ekKeys = new Map<string, KeyObject>()
 
   constructor (
     private readonly cfg: AttestationConfig,
@@ -149,7 +152,8 @@ export class AttestationService {
     const akName = computeName(ak.value)
     if (!akName.ok) return await deny('ATTEST_BAD_REQUEST', `AK name: ${akName.error.message}`, node.name)
     const secret = randomBytes(32)
-    const cred = makeCredential({ ekPublic: ek.value, akName: akName.value, credential: secret })
+    const ekKey = this.ekKey(ekSha256, ek.value)
+    const cred = makeCredential({ ekPublic: ek.value, akName: akName.value, credential: secret, ...(ekKey !== undefined ? { ekKey } : {}) })
     if (!cred.ok) return await deny('ATTEST_BAD_REQUEST', `EK cannot receive a credential: ${cred.error.message}`, node.name)
 
     // The image is the one the server plans for this node, not what the command line claimed.
@@ -270,6 +274,28 @@ export class AttestationService {
     if (this.replayed.size >= REPLAYED_LOGS) this.replayed.delete(this.replayed.keys().next().value!)
     this.replayed.set(digest, entry)
     return { ok: true, ...entry, parsed: parsed.value.events }
+  }
+
+  /**
+   * The KeyObject of an RSA EK, kept by the digest of its TPM2B_PUBLIC (the bytes it
+   * was decoded from), least recently used out: a node's EK never changes, and a
+   * kept key makes MakeCredential's OAEP cheaper (credential.ts). ECC EKs need
+   * none (raw points). Undefined when the key does not import: makeCredential
+   * then reports why.
+   */
+  private ekKey (ekSha256: string, ek: TpmtPublic): KeyObject | undefined {
+    if (ek.type !== TPM_ALG.RSA) return undefined
+    const hit = this.ekKeys.get(ekSha256)
+    if (hit !== undefined) {
+      this.ekKeys.delete(ekSha256)
+      this.ekKeys.set(ekSha256, hit)
+      return hit
+    }
+    const key = publicKeyObject(ek)
+    if (!key.ok) return undefined
+    if (this.ekKeys.size >= EK_KEYS) this.ekKeys.delete(this.ekKeys.keys().next().value!)
+    this.ekKeys.set(ekSha256, key.value)
+    return key.value
   }
 
   /**

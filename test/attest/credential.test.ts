@@ -7,7 +7,7 @@ import {
   makeCredential,
   TOOLS_CREDENTIAL_MAGIC,
 } from '../../server/attest/tpm/credential.js'
-import { computeName, decodeTpm2bPublic, decodeTpmtPublic, type TpmtPublic } from '../../server/attest/tpm/public.js'
+import { computeName, decodeTpm2bPublic, decodeTpmtPublic, publicKeyObject, type TpmtPublic } from '../../server/attest/tpm/public.js'
 import { EK_ATTRS, EK_POLICY, encodePublic, fixture, flipByte, softwareActivate } from './helpers.js'
 
 function pub(b: Buffer): TpmtPublic {
@@ -60,6 +60,24 @@ for (const c of cases) {
     t.equal(softwareActivate(privateKey, ek, otherName, out.value.credentialBlob, out.value.secret), 'integrity', 'another object name fails the HMAC')
   })
 }
+
+t.test('a kept RSA EK key (ekKey) is the key the secret is encrypted to', async (t) => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const ek = pub(encodePublic(publicKey, { attributes: EK_ATTRS, authPolicy: EK_POLICY, symmetric: AES128 }))
+  const kept = publicKeyObject(ek)
+  if (!kept.ok) return t.fail(kept.error.message)
+  for (let i = 0; i < 3; i++) {
+    const out = makeCredential({ ekPublic: ek, akName, credential: Buffer.from(`secret ${i}`), ekKey: kept.value })
+    if (!out.ok) return t.fail(out.error.message)
+    t.same(softwareActivate(privateKey, ek, akName, out.value.credentialBlob, out.value.secret), Buffer.from(`secret ${i}`), `use ${i + 1} of the kept key`)
+  }
+  // the key really is the one used: another EK's key makes a secret this TPM cannot recover
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const out = makeCredential({ ekPublic: ek, akName, credential: Buffer.from('x'), ekKey: other.publicKey })
+  if (!out.ok) return t.fail(out.error.message)
+  t.equal(softwareActivate(privateKey, ek, akName, out.value.credentialBlob, out.value.secret), 'seed', 'this TPM cannot decrypt the seed')
+  t.same(softwareActivate(other.privateKey, ek, akName, out.value.credentialBlob, out.value.secret), Buffer.from('x'), 'the other key recovers it')
+})
 
 t.test('the seed is the only randomness for RSA EKs', async (t) => {
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
