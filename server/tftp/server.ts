@@ -29,11 +29,17 @@
  *   client that negotiated the RFC 2349 `timeout` option gets exactly that
  *   interval on every retransmission, no backoff.
  * - A RRQ from a peer address:port that already has a transfer: if it repeats
- *   the running request and the peer has not acknowledged anything yet, it is a
- *   retransmitted request and is dropped (the transfer's own retransmission
- *   answers it); otherwise the peer has given up on the old transfer (PXE ROMs
- *   probe tsize, abort, and ask again from the same port), which is ended
- *   silently and replaced.
+ *   the running request and the peer has not acknowledged anything yet, or is
+ *   still acknowledging every window (no retransmission pending), it is a
+ *   retransmitted request that was late (in a storm, copies the client sent
+ *   while its RRQ waited in the queue arrive after the transfer began) and is
+ *   dropped; otherwise the peer has given up on the old transfer (PXE ROMs
+ *   probe tsize, abort, and ask again from the same port; a client restarting
+ *   the same request stops acknowledging, and its next copy finds the transfer
+ *   waiting), which is ended silently and replaced. (Replacing on a late copy
+ *   killed the transfer the client was still reading, and a new transfer
+ *   reusing the freed port then answered its ACKs with ERROR 5: 303 of 10,000
+ *   nodes failed that way, docs/bench-storm.md.)
  * - Each transfer is the pure machine in transfer.ts; this module owns its
  *   socket, timer and file, and feeds it events one at a time.
  */
@@ -305,10 +311,15 @@ class Transfer {
     this.deliver({ type: 'abort', code: TFTP_ERROR.NOT_DEFINED, message })
   }
 
-  /** True if `req` is this transfer's own request sent again before the peer acknowledged anything. */
+  /**
+   * True if `req` is this transfer's own request sent again and arriving late:
+   * before the peer acknowledged anything, or while it is acknowledging every
+   * window (nothing retransmitted since its last ACK), so it has not given up.
+   */
   isRetransmissionOf(req: RequestPacket): boolean {
     const awaitingFirstAck = this.state.phase === 'oack-sent' || (this.state.phase !== 'done' && this.state.lastAcked === -1)
-    return awaitingFirstAck && sameRequest(this.request, req)
+    const peerKeepsUp = this.state.phase !== 'done' && this.state.retries === 0
+    return (awaitingFirstAck || peerKeepsUp) && sameRequest(this.request, req)
   }
 
   /** Ends the transfer without telling the peer, which has moved on to a new request. */

@@ -245,11 +245,20 @@ t.test('a different RRQ from the same port replaces the running transfer silentl
   t.equal(sha256(Buffer.concat(chunks)), sha256(FILE))
   t.ok(await waitFor(() => done.length === 1))
   t.equal(started(), 2)
-  // Once the peer has acknowledged data, even an identical request means it restarted.
+  // An identical request while the peer is still acknowledging is a late copy: dropped, the transfer goes on.
   await c.rrq(port, 'f.bin')
   const a = await c.next()
   await c.send(encodeAck(1), a!.from.port)
-  await c.next()
+  const data2 = await c.next()
+  t.match(data2?.packet, { op: 'DATA', block: 2 })
+  await c.rrq(port, 'f.bin')
+  const late = await c.drain(300)
+  t.same(late, [], 'a late copy of the running request starts nothing')
+  t.equal(failed.length, 1, 'and ends nothing')
+  // Once the peer stopped acknowledging (the server retransmitted), an identical request means it restarted.
+  const again = await c.next(5000)
+  t.match(again?.packet, { op: 'DATA', block: 2 }, 'the server retransmits the unacknowledged window')
+  t.equal(again?.from.port, a?.from.port)
   await c.rrq(port, 'f.bin')
   const b = await c.next()
   t.match(b?.packet, { op: 'DATA', block: 1 })
