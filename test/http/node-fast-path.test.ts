@@ -175,6 +175,20 @@ t.test('the same answers as fastify, and which path gave them', async (t) => {
   t.equal(Number(script.headers['content-length']), script.body.length)
 })
 
+t.test('a server failure: 500 INTERNAL as fastify answers it, the error in the log and not in the body', async (t) => {
+  const e = await setup(t)
+  await e.store.close() // a real fault: the database is gone
+  const viaSocket = await request(e.port, 'GET', '/boot/02:00:00:00:77:77')
+  const viaInject = await e.app.inject({ method: 'GET', url: '/boot/02:00:00:00:77:78' })
+  t.equal(viaSocket.status, 500)
+  t.same(view(viaSocket), view({ status: viaInject.statusCode, headers: viaInject.headers, body: viaInject.rawPayload }), 'what fastify answers')
+  t.same(JSON.parse(viaSocket.body.toString()), { error: { code: 'INTERNAL', message: 'internal error' } }, 'no stack, no message from inside')
+  await tick()
+  const failed = e.lines.filter((l) => l.msg === 'request failed' && l.level === 50)
+  t.equal(failed.length, 2, 'both paths log the failure at error')
+  t.match(failed[0], { reqId: /^req-/, err: { stack: /\n\s+at / } }, 'with its stack, in the log')
+})
+
 t.test('metrics: the labels fastify uses, counted once per request', async (t) => {
   const e = await setup(t)
   const count = async (labels: Record<string, string>): Promise<number> =>

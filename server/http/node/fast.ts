@@ -117,6 +117,8 @@ interface LoggedRequest {
 export class NodeFastPath {
   private log: Logger | undefined
   private routes: FastPathRoutes = {}
+  private infoEnabled = false
+  private debugEnabled = false
   private closing = false
   /** Requests answered here and handed to fastify, for tests and debugging. */
   readonly stats = { fast: 0, handedOver: 0 }
@@ -151,6 +153,8 @@ export class NodeFastPath {
   attach (log: Logger, routes: FastPathRoutes): void {
     this.log = log
     this.routes = routes
+    this.infoEnabled = log.isLevelEnabled('info')
+    this.debugEnabled = log.isLevelEnabled('debug')
   }
 
   /** From fastify's preClose hook: from now on fastify answers everything (503 while closing). */
@@ -175,7 +179,7 @@ export class NodeFastPath {
   private begin (req: IncomingMessage, url: string, method: string, quiet: boolean): Exchange {
     const log = this.log!
     const ip = clientAddress(req.socket.remoteAddress ?? '', headerValue(req.headers['x-forwarded-for']), this.trusted)
-    const x = new Exchange(this.genReqId(), log, ip, performance.now(), !quiet && log.isLevelEnabled('info'))
+    const x = new Exchange(this.genReqId(), log, ip, performance.now(), !quiet && this.infoEnabled)
     if (x.logLines) log.info({ reqId: x.id, req: this.logged(req, url, method, ip) }, 'incoming request')
     return x
   }
@@ -192,7 +196,8 @@ export class NodeFastPath {
     const x = this.begin(req, url, method, false)
     const mac = seg.endsWith('.ipxe') ? seg.slice(0, -5) : seg
     boot.scriptForMac(mac).then((r) => {
-      bootLogScript(x.child(), seg, r)
+      // a request logger only when the line is written (a child per request costs as much as the route)
+      if (r.kind === 'boot' ? this.debugEnabled : this.infoEnabled) bootLogScript(x.child(), seg, r)
       let body = this.scriptBytes.get(r)
       if (body === undefined) { body = Buffer.from(r.script, 'utf8'); this.scriptBytes.set(r, body) }
       this.send(x, res, '/boot/:mac', method, 200, { 'content-type': SCRIPT_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': body.length }, body)
