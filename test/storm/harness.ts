@@ -139,7 +139,7 @@ export async function tsxInNs (ns: string, script: string, args: readonly string
     const kill = (): void => { if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL') }
     const timer = setTimeout(kill, timeoutMs)
     // a child that never reaches its start line (seen once: tsx's esbuild service gone, the loader waiting forever) is killed early
-    const startTimer = started !== undefined ? setTimeout(() => { if (!stderr.includes(started.marker)) { stderr += `\n(no '${started.marker}' within ${started.withinMs} ms: killed)\n`; kill() } }, started.withinMs) : undefined
+    const startTimer = started !== undefined ? setTimeout(() => { if (!stderr.includes(started.marker)) { stderr += `\n(no '${started.marker.trim()}' line within ${started.withinMs} ms: killed)\n`; kill() } }, started.withinMs) : undefined
     child.once('error', (e) => { clearTimeout(timer); clearTimeout(startTimer); reject(e) })
     child.once('exit', (code) => { clearTimeout(timer); clearTimeout(startTimer); if (child.pid !== undefined) running.delete(child.pid); resolve({ code, stderr, ms: Date.now() - t0 }) })
   })
