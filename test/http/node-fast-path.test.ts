@@ -175,6 +175,22 @@ t.test('the same answers as fastify, and which path gave them', async (t) => {
   t.equal(Number(script.headers['content-length']), script.body.length)
 })
 
+t.test('cached scripts: answered again from the cache, replaced as soon as the inventory changes', async (t) => {
+  const e = await setup(t)
+  const mac = '02:00:00:00:99:01'
+  const first = await request(e.port, 'GET', `/boot/${mac}`)
+  const again = await request(e.port, 'GET', `/boot/${mac}`)
+  t.equal(again.body.toString(), first.body.toString())
+  t.notMatch(first.body.toString(), /nid009/)
+  await tick()
+  t.equal(e.lines.filter((l) => l.msg === 'boot: script served' && l.mac === mac).length, 2, 'an unknown MAC is logged at info on every request, cached or not')
+  await e.store.createNode({ name: 'nid009', groups: [], interfaces: [{ mac, ip: '10.0.0.19' }] }, system)
+  const changed = await request(e.port, 'GET', `/boot/${mac}`)
+  t.match(changed.body.toString(), /nid009/, 'the new node\'s script, not the cached one')
+  t.equal(changed.body.toString(), (await e.app.inject({ method: 'GET', url: `/boot/${mac}` })).body, 'what fastify answers')
+  t.equal(Number(changed.headers['content-length']), changed.body.length)
+})
+
 t.test('a server failure: 500 INTERNAL as fastify answers it, the error in the log and not in the body', async (t) => {
   const e = await setup(t)
   await e.store.close() // a real fault: the database is gone

@@ -82,7 +82,7 @@ export async function buildNodeApp (o: NodeAppOptions): Promise<FastifyInstance>
   }
   fastPaths.set(app, fast)
   fast.attach(app.log as unknown as Logger, {
-    ...(o.boot !== undefined ? { boot: o.boot.boot } : {}),
+    ...(o.boot !== undefined ? { boot: o.boot.boot, store: o.store } : {}),
     ...(o.attestation !== undefined ? { attest: o.attestation.service } : {}),
   })
   return app

@@ -64,8 +64,13 @@ export interface FastPathOptions {
 
 export interface FastPathRoutes {
   readonly boot?: BootService
+  /** The store behind `boot`: its generation says when a cached script is stale (BootService's own rule). */
+  readonly store?: { readonly generation: number }
   readonly attest?: AttestationService
 }
+
+/** Scripts kept as response bytes per URL segment (BootService keeps the same number per MAC). */
+export const FAST_SCRIPT_CACHE_MAX = 50_000
 
 /** The options fastify hands its serverFactory (its own, lib/server.js reads these). */
 interface ServerFactoryOptions {
@@ -125,8 +130,12 @@ export class NodeFastPath {
   private nextId = 0
   private readonly trusted: ReadonlySet<string>
   private readonly bodyTimeoutMs: number
-  /** The encoded bytes of a cached script (BootService returns the same result object until the configuration changes). */
-  private readonly scriptBytes = new WeakMap<ScriptResult, Buffer>()
+  /**
+   * The answer for a /boot/ segment while store.generation stays the same: a hit is
+   * answered in the request's own callback, without a promise (measured: the
+   * asynchronous answer cost ~40% more CPU per request, mostly in writev).
+   */
+  private readonly scripts = new Map<string, { generation: number; result: ScriptResult; body: Buffer }>()
 
   constructor (private readonly o: FastPathOptions) {
     this.trusted = new Set(o.trustedProxies ?? [])
@@ -194,14 +203,23 @@ export class NodeFastPath {
 
   private boot (req: IncomingMessage, res: ServerResponse, url: string, method: string, seg: string, boot: BootService): void {
     const x = this.begin(req, url, method, false)
-    const mac = seg.endsWith('.ipxe') ? seg.slice(0, -5) : seg
-    boot.scriptForMac(mac).then((r) => {
-      // a request logger only when the line is written (a child per request costs as much as the route)
-      if (r.kind === 'boot' ? this.debugEnabled : this.infoEnabled) bootLogScript(x.child(), seg, r)
-      let body = this.scriptBytes.get(r)
-      if (body === undefined) { body = Buffer.from(r.script, 'utf8'); this.scriptBytes.set(r, body) }
-      this.send(x, res, '/boot/:mac', method, 200, { 'content-type': SCRIPT_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': body.length }, body)
+    const generation = this.routes.store?.generation
+    const hit = this.scripts.get(seg)
+    if (hit !== undefined && generation !== undefined && hit.generation === generation) { this.script(x, res, method, seg, hit.result, hit.body); return }
+    boot.scriptForMac(seg.endsWith('.ipxe') ? seg.slice(0, -5) : seg).then((r) => {
+      const body = Buffer.from(r.script, 'utf8')
+      if (generation !== undefined) {
+        if (this.scripts.size >= FAST_SCRIPT_CACHE_MAX) this.scripts.clear()
+        this.scripts.set(seg, { generation, result: r, body })
+      }
+      this.script(x, res, method, seg, r, body)
     }, (err: unknown) => { this.fail(x, res, '/boot/:mac', method, err) })
+  }
+
+  private script (x: Exchange, res: ServerResponse, method: string, seg: string, r: ScriptResult, body: Buffer): void {
+    // a request logger only when the line is written (a child per request costs as much as the route)
+    if (r.kind === 'boot' ? this.debugEnabled : this.infoEnabled) bootLogScript(x.child(), seg, r)
+    this.send(x, res, '/boot/:mac', method, 200, { 'content-type': SCRIPT_CONTENT_TYPE, 'cache-control': 'no-store', 'content-length': body.length }, body)
   }
 
   private attest (req: IncomingMessage, res: ServerResponse, url: string, service: AttestationService): void {
