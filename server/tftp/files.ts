@@ -214,7 +214,7 @@ export async function createFileStore(opts: FileStoreOptions): Promise<FileStore
         name,
         size: content.length,
         virtual: true,
-        blocks: (blksize, mode) => new BufferSource(mode === 'netascii' ? netasciiEncode(content) : content, blksize),
+        blocks: (blksize, mode) => virtualSource(content, blksize, mode),
         close: async () => {},
       },
     }
@@ -359,6 +359,21 @@ function mapFsError(e: unknown): { ok: false; error: FileError } {
     default:
       return err('io-error', `${code ?? 'error'}: ${(e as Error)?.message ?? String(e)}`)
   }
+}
+
+/**
+ * Virtual file contents seen once. A generator that returns the same Buffer
+ * again (a kept file, setup.ts keptFile) gets preformatted DATA packets from its
+ * second transfer on; a fresh Buffer per transfer (generated text) is served as
+ * is, so a tsize probe that aborts after the OACK does not pay for a layout.
+ */
+const seenVirtual = new WeakSet<Buffer>()
+
+function virtualSource(content: Buffer, blksize: number, mode: TransferMode): BlockSource {
+  if (mode === 'netascii') return new BufferSource(netasciiEncode(content), blksize)
+  if (seenVirtual.has(content)) return PreformattedSource.of(content, blksize)
+  seenVirtual.add(content)
+  return new BufferSource(content, blksize)
 }
 
 /** A whole stream in memory (virtual files). */

@@ -48,8 +48,34 @@ async function linkedFiles (dir: string, log: Logger): Promise<Record<string, ()
     const target = await realpath(join(dir, e.name)).catch(() => undefined)
     if (target === undefined || target.startsWith(root + '/')) continue
     if (!(await stat(target)).isFile()) continue
-    out[e.name] = async () => await readFile(target)
+    out[e.name] = keptFile(target)
     log.info({ component: 'tftp', file: e.name, target }, 'tftp: serving a link out of ipxe_dir')
   }
   return out
+}
+
+/**
+ * The bytes of `target`, read once per file version (dev, inode, size, mtime,
+ * ctime: a stat per open, a read only when it changed) and shared by every
+ * transfer; concurrent opens of a new version share one read. Before, each
+ * transfer read the whole file (Debian's ipxe.efi, 850 KB, is such a link: a
+ * storm of UEFI nodes read and dropped 850 KB per node), and a fresh Buffer
+ * per transfer also defeated the preformatted DATA packets (files.ts).
+ */
+export function keptFile (target: string): () => Promise<Buffer> {
+  let kept: { key: string, data: Buffer } | undefined
+  let pending: { key: string, data: Promise<Buffer> } | undefined
+  return async () => {
+    const s = await stat(target)
+    const key = `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`
+    if (kept?.key === key) return kept.data
+    if (pending?.key === key) return await pending.data
+    const data = readFile(target).then((d) => { kept = { key, data: d }; return d })
+    pending = { key, data }
+    try {
+      return await data
+    } finally {
+      if (pending?.data === data) pending = undefined
+    }
+  }
 }
