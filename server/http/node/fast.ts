@@ -9,7 +9,10 @@
  *
  * In a boot storm these are called thousands of times a second and fastify's
  * per-request pipeline (router, hooks, content-type parser, reply) cost more than
- * the work itself (docs/bench-chainload.md). What a client and an operator see is
+ * the work itself (docs/bench-chainload.md). A boot script is kept as response
+ * bytes per URL segment while store.generation holds (BootService's own cache
+ * rule), so a repeated request is answered in its request callback.
+ * What a client and an operator see is
  * fastify's behaviour, kept on purpose and checked side by side with fastify by
  * test/http/node-fast-path.test.ts:
  *
