@@ -319,7 +319,7 @@ t.test('a full attestation over the fast path audits the client behind a trusted
     await request(e.port, 'POST', path, { 'content-type': PROTOBUF_CONTENT_TYPE, 'x-forwarded-for': '10.77.0.5' }, Buffer.from(body))
   const before = fastPathOf(e.app)!.stats.fast
   const s = await post('/attest/v1/start', attest.AttestStart.encode({ version: 1, macs: [MAC], ekPublic: tpm.ekPublic, akPublic: tpm.akPublic }).finish())
-  t.equal(s.status, 200, s.body.toString())
+  t.equal(s.status, 200, s.status === 200 ? 'start answered' : s.body.toString())
   t.equal(s.headers['content-type'], PROTOBUF_CONTENT_TYPE)
   const ch = attest.AttestChallenge.decode(s.body)
   const credential = tpm.activateCredential(ch.credentialBlob, ch.encryptedSecret)
@@ -330,7 +330,7 @@ t.test('a full attestation over the fast path audits the client behind a trusted
   const f = await post('/attest/v1/finish', attest.AttestFinish.encode({
     session: ch.session, credential, attest: q.attest, signature: q.signature, pcrValues: Object.fromEntries(q.pcrValues), eventLog: tpm.eventLog, bootKey,
   }).finish())
-  t.equal(f.status, 200, f.body.toString())
+  t.equal(f.status, 200, f.status === 200 ? 'finish answered' : f.body.toString())
   const r = attest.AttestResult.decode(f.body)
   t.equal(r.node, 'nid001')
   t.ok(r.token.length > 0, 'a token')
