@@ -1,8 +1,10 @@
 /**
  * The store's share of one attestation, call by call: what AttestationService asks
  * of SqliteStore per attestation (the node by MAC, the TPM identity by EK, the
- * golden PCR values, the group-committed counters + audit entry), measured alone
- * on a store with N enrolled nodes, as main-thread CPU µs per call.
+ * golden PCR values, the group-committed counters + audit entry), and the node's
+ * planned boot it asks for at start and at finish (BootService.plan: the boot
+ * configurations and the image), measured alone on a store with N enrolled nodes,
+ * as main-thread CPU µs per call.
  *
  *   npx tsx bench/attest/store.ts [--nodes 2000] [--calls 20000] [--batch 64]
  *
@@ -14,6 +16,10 @@ import { createHash, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pino from 'pino'
+import { BootService } from '../../server/boot/service.js'
+import { IpxeScripts } from '../../server/boot/script.js'
+import * as setup from '../../server/attest/setup.js'
 import { SqliteStore } from '../../server/store/sqlite/sqlite-store.js'
 import type { AuditDraft } from '../../server/store/store.js'
 
@@ -78,6 +84,14 @@ try {
   process.stdout.write(`  (that line is per batch of ${BATCH}: divide by ${BATCH})\n`)
   const single = drafts.slice(0, Math.floor(CALLS / 12))
   await measure('audit (one entry, own transaction)', single.length, async (i) => await store.audit(single[i]!))
+  await store.addImage({ name: 'compute', version: '1', kernelSha256: 'a'.repeat(64), initrdSha256: 'b'.repeat(64), rootfsSha256: 'c'.repeat(64), params: 'quiet' }, ADMIN)
+  await store.setBootConfig('default', '', { image: 'compute' }, ADMIN)
+  const boot = new BootService(store, await IpxeScripts.load(), { publicUrl: 'http://127.0.0.1:8080', unknown: { action: 'reboot' } }, pino({ level: 'silent' }))
+  const nodes = await store.listNodes()
+  const plan = async (i: number): Promise<unknown> => setup.plannedBoot(await boot.plan(nodes[i % NODES]!))
+  await measure('planned boot (BootService.plan), uncached', CALLS, plan)
+  const kept = setup.planFor(store, async (n) => setup.plannedBoot(await boot.plan(n)))
+  await measure('planned boot, kept (planFor)', CALLS, async (i) => await kept(nodes[i % NODES]!))
   const v = await store.verifyAudit()
   if (!v.ok) throw new Error(`audit chain broken: ${JSON.stringify(v)}`)
   process.stdout.write(`audit chain verifies: ${v.entries} entries\n`)
