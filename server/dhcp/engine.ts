@@ -98,12 +98,47 @@ interface Exchange {
 
 type Step = (x: Exchange) => Promise<Decision | undefined> | Decision | undefined
 
+/** At most this many MACs' inventory answers are kept (a flood of made-up MACs cannot grow it past this). */
+export const HOST_CACHE_MAX = 65_536
+
 export class DhcpEngine {
+  /**
+   * The inventory's answer per MAC (`findDhcpHost`, a SQLite read of ~40 µs), kept
+   * while the store's generation stands: every inventory change an admin or the
+   * system makes (a node added, removed, its MAC, address or DHCP overrides changed)
+   * moves it (Store.generation), and the next request empties this map first. So a
+   * DORA's REQUEST reuses its DISCOVER's lookup and the next phase's DORA both, and
+   * a change is seen by the very next packet. "No such MAC" is kept too (adding the
+   * node moves the generation). Entries are the store's frozen-shape DhcpHost
+   * values, never modified here. Bounded: past HOST_CACHE_MAX the oldest entry goes.
+   */
+  private readonly hosts = new Map<string, DhcpHost | null>()
+  private hostsGeneration = -1
+
   constructor (
     private readonly cfg: EngineConfig,
     private readonly store: Store,
     private readonly leases: LeaseTable,
   ) {}
+
+  /** The inventory's entry for `mac`, from the kept answers when the store's generation has not moved. */
+  private hostOf (mac: string): DhcpHost | undefined | Promise<DhcpHost | undefined> {
+    const generation = this.store.generation
+    if (generation !== this.hostsGeneration) {
+      this.hosts.clear()
+      this.hostsGeneration = generation
+    }
+    const hit = this.hosts.get(mac)
+    if (hit !== undefined) return hit ?? undefined
+    return this.store.findDhcpHost(mac).then((host) => {
+      // keep it only if nothing changed while the read was in flight (a newer generation's map is not this answer's)
+      if (this.store.generation === generation && this.hostsGeneration === generation) {
+        if (this.hosts.size >= HOST_CACHE_MAX) this.hosts.delete(this.hosts.keys().next().value!)
+        this.hosts.set(mac, host ?? null)
+      }
+      return host
+    })
+  }
 
   /**
    * Decides the answer to one validated client request that arrived on `via`
@@ -193,8 +228,13 @@ export class DhcpEngine {
     return undefined
   }
 
-  private readonly identify: Step = async (x) => {
-    const host = await this.store.findDhcpHost(x.mac)
+  private readonly identify: Step = (x) => {
+    const h = this.hostOf(x.mac)
+    if (h instanceof Promise) return h.then((host) => this.identified(x, host))
+    return this.identified(x, h)
+  }
+
+  private identified (x: Exchange, host: DhcpHost | undefined): undefined {
     if (host === undefined) return undefined
     x.node = host
     x.log.node = host.node
