@@ -10,8 +10,15 @@
  * a soft TPM. Those swtpm processes are started here, in this namespace (their TCP
  * ports are on this namespace's loopback), and stopped by pid at the end.
  * RESULT.json: the StormResult. Progress (nodes done, failed) goes to stderr.
+ *
+ * STORM_CPU_PROF=DIR (environment, passed through bench/storm/run.ts): the
+ * simulator's own CPU profile of the storm (node:inspector, from the storm's start
+ * to its end, the soft TPMs' creation before it excluded) is written to
+ * DIR/sim-<pid>.cpuprofile.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { join } from 'node:path'
 import { Tpm } from '../../agent/tpm/index.js'
 import { runSwtpm, type RunningSwtpm } from './swtpm.js'
 import { DEFAULTS, Storm, type StormConfig } from './sim.js'
@@ -40,7 +47,18 @@ async function main (): Promise<void> {
     }
     const storm = new Storm(cfg, tpms)
     process.stderr.write(`storm: ${cfg.nodes.length} nodes (${states.length} with swtpm), phases ${cfg.phases.join(',')}, ramp ${cfg.rampMs} ms\n`)
+    const profDir = process.env.STORM_CPU_PROF
+    const session = profDir !== undefined && profDir !== '' ? new Session() : undefined
+    if (session !== undefined) { session.connect(); await session.post('Profiler.enable'); await session.post('Profiler.start') }
     const r = await storm.run()
+    if (session !== undefined) {
+      const { profile } = await session.post('Profiler.stop')
+      mkdirSync(profDir!, { recursive: true })
+      const f = join(profDir!, `sim-${process.pid}.cpuprofile`)
+      writeFileSync(f, JSON.stringify(profile))
+      session.disconnect()
+      process.stderr.write(`storm: simulator CPU profile ${f}\n`)
+    }
     writeFileSync(outFile, JSON.stringify(r))
     const failed = r.nodes.filter((n) => n.done === undefined).length
     process.stderr.write(`storm: done in ${(r.wallMs / 1000).toFixed(1)} s, ${r.nodes.length - failed} nodes complete, ${failed} failed\n`)

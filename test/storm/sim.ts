@@ -4,7 +4,9 @@
  * boot path"), with the retry timers real nodes use:
  *
  *   dhcp-firmware      DORA as a PXE ROM (option 93/60), broadcast flag
- *   tftp               the iPXE binary the OFFER names, lock-step, blksize 1432
+ *   tftp               the iPXE binary the OFFER names: BIOS nodes as a PXE ROM (lock-step,
+ *                      blksize 1432), UEFI nodes as EDK2 (size probe, then blksize 1468,
+ *                      RFC 7440 windowsize 4: tftp-client.ts EDK2_TFTP, with its sources)
  *   dhcp-ipxe          DORA as iPXE (77 "iPXE", 175): the answer is the boot-script URL
  *   script             GET the boot script; kernel, initrd and command line parsed from it
  *   kernel             HEAD + GET of the kernel and each initrd, digests checked
@@ -43,7 +45,7 @@ import { equalJitter } from '../../agent/backoff.js'
 import type { Tpm } from '../../agent/tpm/index.js'
 import type { AgentLog } from '../../agent/log.js'
 import { DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST, decodeReply, encodeRequest, macBytes, type DhcpClientKind, type ServerReply } from './dhcp-wire.js'
-import { literalLookup, tftpGet, TftpFailure } from './tftp-client.js'
+import { EDK2_TFTP, literalLookup, tftpGet, TftpFailure, type TftpGet } from './tftp-client.js'
 import { HttpPool, type HttpAnswer } from './http.js'
 import { SoftAgentTpm } from './soft-agent-tpm.js'
 
@@ -92,7 +94,10 @@ export interface StormConfig {
   dhcpRetries: number
   /** RFC 2131 §4.1 first retransmission delay, ms (4000); a test may shorten it */
   dhcpFirstTimeoutMs: number
+  /** BIOS nodes' TFTP (a PXE ROM: lock-step, doubling timeout) */
   tftp: { blksize: number; retries: number; firstTimeoutMs: number; deadlineMs: number }
+  /** UEFI nodes' TFTP, over `tftp`: EDK2's options and timer (tftp-client.ts EDK2_TFTP) */
+  tftpUefi: Partial<Omit<TftpGet, 'server' | 'port' | 'file' | 'expect'>>
   http: { sockets: number; timeoutMs: number; tries: number; baseMs: number; capMs: number }
   /** firmware event log of the soft TPMs: events and bytes per event (a real UEFI log: ~100 events, 20-60 KB) */
   eventLog: { events: number; bytes: number }
@@ -111,6 +116,7 @@ export const DEFAULTS: Omit<StormConfig, 'nodes' | 'server' | 'httpBase' | 'ipxe
   dhcpRetries: 4,
   dhcpFirstTimeoutMs: 4000,
   tftp: { blksize: 1432, retries: 5, firstTimeoutMs: 1000, deadlineMs: 60_000 },
+  tftpUefi: { ...EDK2_TFTP },
   http: { sockets: 256, timeoutMs: 30_000, tries: 6, baseMs: 1000, capMs: 8000 },
   eventLog: { events: 60, bytes: 200 },
   seed: 1,
@@ -366,7 +372,8 @@ export class Storm {
         const want = cfg.ipxeFiles[file]
         try {
           const expect = want !== undefined ? this.refs.get(want) : undefined
-          const r = await tftpGet({ server: st.tftpServer ?? cfg.server, port: cfg.tftpPort, file, ...cfg.tftp, ...(expect !== undefined ? { expect } : {}) })
+          const how = isUefi(st.spec.arch) ? { ...cfg.tftp, ...cfg.tftpUefi } : cfg.tftp
+          const r = await tftpGet({ server: st.tftpServer ?? cfg.server, port: cfg.tftpPort, file, ...how, ...(expect !== undefined ? { expect } : {}) })
           rec.retries += r.retransmits
           if (want !== undefined && r.matched !== true && r.sha256 !== want) throw new PhaseError('TFTP_DIGEST', `${file}: sha256 ${r.sha256 ?? '?'} ≠ ${want}`)
         } catch (e) {
@@ -512,6 +519,9 @@ export class Storm {
 
   private async get (url: string, rec: PhaseRecord): Promise<HttpAnswer> { return await this.request('GET', url, rec) }
 }
+
+/** RFC 4578 §2.1 / IANA processor architecture types: 0 is x86 BIOS; 6 and up are EFI (7 and 9 x64). */
+export function isUefi (arch: number): boolean { return arch >= 6 }
 
 /** The firmware event log a soft TPM's machine would leave in securityfs; real TPMs here (swtpm) have none. */
 function eventLogOf (tpm: Tpm): Buffer {
