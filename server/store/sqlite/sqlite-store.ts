@@ -455,9 +455,17 @@ export class SqliteStore implements Store {
     return r === undefined ? undefined : toIdentity(r)
   }
 
+  /**
+   * By node: the node's id from its unique name, then the identities through
+   * tpm_identities_node (attestation asks this at every node's first boot). A
+   * filter on the joined name (`@node IS NULL OR n.name = @node`) read every
+   * identity instead: 7.4 s of a 10,000-node storm's profile.
+   */
   async listTpmIdentities (f: { state?: IdentityState; node?: string } = {}): Promise<TpmIdentity[]> {
-    const rows = this.stmt(`${IDENTITY_SELECT} WHERE (@state IS NULL OR t.state = @state) AND (@node IS NULL OR n.name = @node) ORDER BY t.id`)
-      .all({ state: f.state ?? null, node: f.node ?? null }) as IdentityRow[]
+    const rows = (f.node !== undefined
+      ? this.stmt(IDENTITIES_OF_NODE).all({ state: f.state ?? null, node: f.node })
+      : this.stmt(`${IDENTITY_SELECT} WHERE (@state IS NULL OR t.state = @state) ORDER BY t.id`)
+        .all({ state: f.state ?? null })) as IdentityRow[]
     return rows.map(toIdentity)
   }
 
@@ -843,6 +851,8 @@ function toCloudInit (r: CloudInitDbRow): CloudInitRow {
 }
 
 const IDENTITY_SELECT = 'SELECT t.*, n.name AS node_name FROM tpm_identities t LEFT JOIN nodes n ON n.id = t.node_id'
+/** listTpmIdentities by node (@node, @state or null): through tpm_identities_node (test/store/identities-by-node.test.ts reads its query plan). */
+export const IDENTITIES_OF_NODE = `${IDENTITY_SELECT} WHERE t.node_id = (SELECT id FROM nodes WHERE name = @node) AND (@state IS NULL OR t.state = @state) ORDER BY t.id`
 
 interface IdentityRow {
   id: number; node_id: number | null; node_name: string | null; ek_pub_sha256: string; ek_cert_sha256: string | null; ek_pub: Buffer | null; ek_cert: Buffer | null
