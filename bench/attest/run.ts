@@ -6,7 +6,7 @@
  *   npx tsx bench/attest/run.ts [--quick] [--build] [--nodes N] [--rounds R]
  *        [--kinds rsa,ecc] [--stages ceilings,service,http] [--concurrency 64]
  *        [--batch 1000] [--profile] [--nice -10] [--quiet-wait MS] [--max-minutes M] [--dist DIR]
- *        [--server-node-args '--flag …']
+ *        [--server-node-args '--flag …'] [--verify-threads 0,1]
  *
  * (a) ceilings  node:crypto / jose on one core, and the server's building blocks.
  * (b) service   AttestationService (compiled, from dist/) with SQLite, tokens and
@@ -61,6 +61,13 @@ const OPTS = {
   dist: value('--dist'),
   /** node flags for the HTTP server process (stage c), e.g. GC settings */
   serverNodeArgs: (value('--server-node-args') ?? '').split(' ').filter((a) => a !== ''),
+  /**
+   * The service's verifier threads (AttestationConfig.verifyThreads; 0: in place), one
+   * or more: the service stage runs each reboot round once per value, in turn, on a
+   * service of its own; the first boot and the HTTP server use the last. Unset: the
+   * service's default.
+   */
+  verifyThreads: (value('--verify-threads') ?? '').split(',').filter((a) => a !== '').map(Number),
 }
 
 if (flag('-h') || flag('--help')) {
@@ -120,29 +127,33 @@ if (OPTS.stages.includes('service')) {
     const env = await makeEnv(d, kind, OPTS.nodes, OPTS.rounds)
     try {
       const ro = { concurrency: OPTS.concurrency, batch: OPTS.batch, deadlineMs: OPTS.roundDeadlineMs }
+      const settings = OPTS.verifyThreads.length > 0 ? OPTS.verifyThreads : [undefined]
+      const label = (t: number | undefined): string => t === undefined ? '' : `, ${t === 0 ? 'in place' : `${t} thread${t > 1 ? 's' : ''}`}`
       await quiet()
-      const first = await serviceRound(await makeService(d, env, 'learn'), env.fleet, ro, { kind, round: 'first boot: tofu enrollment, learn', policy: 'learn' })
+      const first = await serviceRound(await makeService(d, env, 'learn', settings.at(-1)), env.fleet, ro, { kind, round: `first boot: tofu enrollment, learn${label(settings.at(-1))}`, policy: 'learn' })
       serviceRows.push(first)
       printRound(first)
       save()
       await approveAll(env.store, env.fleet)
       await planImage(env.store)
-      const svc = await makeService(d, env, 'enforce')
+      const svcs = await Promise.all(settings.map(async (t) => await makeService(d, env, 'enforce', t)))
       for (let r = 1; r <= OPTS.rounds; r++) {
-        rebootAll(env.fleet)
-        await quiet()
-        const last = r === OPTS.rounds
-        const file = join(OUT, `attest-${stamp}-service-${kind}.cpuprofile`)
-        const stop = OPTS.profile && last ? await startProfile(file) : undefined
-        const rr = await serviceRound(svc, env.fleet, ro, { kind, round: `reboot ${r}: enforce`, policy: 'enforce' })
-        if (stop !== undefined) {
-          await stop()
-          const p = topSelfTime(file, ROOT)
-          profiles.push({ what: `service ${kind} reboot ${r}`, file, busyMs: p.busyMs, clientMs: p.clientMs, top: p.functions })
+        for (const [k, t] of settings.entries()) {
+          rebootAll(env.fleet)
+          await quiet()
+          const last = r === OPTS.rounds
+          const file = join(OUT, `attest-${stamp}-service-${kind}${t === undefined ? '' : `-t${t}`}.cpuprofile`)
+          const stop = OPTS.profile && last ? await startProfile(file) : undefined
+          const rr = await serviceRound(svcs[k]!, env.fleet, ro, { kind, round: `reboot ${r}: enforce${label(t)}`, policy: 'enforce' })
+          if (stop !== undefined) {
+            await stop()
+            const p = topSelfTime(file, ROOT)
+            profiles.push({ what: `service ${kind} reboot ${r}${label(t)}`, file, busyMs: p.busyMs, clientMs: p.clientMs, top: p.functions })
+          }
+          serviceRows.push(rr)
+          printRound(rr)
+          save()
         }
-        serviceRows.push(rr)
-        printRound(rr)
-        save()
       }
     } finally {
       await env.close()

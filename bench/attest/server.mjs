@@ -7,7 +7,7 @@
  * no loader sits in the measured process.
  *
  * Configuration comes in NETBOOT_BENCH_SERVER (JSON: dist, dbPath, keysDir,
- * policy, publicUrl). Over IPC it reports {port} once listening, answers
+ * policy, publicUrl, verifyThreads: AttestationConfig.verifyThreads or absent). Over IPC it reports {port} once listening, answers
  * 'usage' with its CPU time and event-loop utilisation, and exits on 'stop'.
  */
 import { join } from 'node:path'
@@ -33,7 +33,7 @@ const keys = await KeyRing.open({ dir: cfg.keysDir, rotateAfterMs: 30 * 86_400_0
 const tokens = new NodeTokens(keys, cfg.publicUrl, 900)
 const service = new AttestationService({
   enrollment: 'tofu', requireEkCert: false, anchors: [], pcrs: [0, 1, 2, 3, 4, 5, 6, 7], bank: 'sha256', pcrPolicy: cfg.policy,
-  discover: true, sessionTtlMs: 60_000, maxSessions: 50_000,
+  discover: true, sessionTtlMs: 60_000, maxSessions: 50_000, ...(cfg.verifyThreads !== undefined && cfg.verifyThreads !== null ? { verifyThreads: cfg.verifyThreads } : {}),
 }, store, tokens, log.child({ component: 'attest' }))
 const app = await buildNodeApp({ store, log, metrics: createMetrics(), bodyLimit: 1 << 20, publicUrl: cfg.publicUrl, attestation: { service, keys, tokens, publicUrl: cfg.publicUrl } })
 await app.listen({ host: '127.0.0.1', port: 0 })

@@ -53,5 +53,5 @@ export function evaluatePcrPolicy (
 }
 
 function hexOf (v: Uint8Array | undefined): string {
-  return v === undefined ? '' : Buffer.from(v).toString('hex')
+  return v === undefined ? '' : Buffer.isBuffer(v) ? v.toString('hex') : Buffer.from(v).toString('hex')
 }

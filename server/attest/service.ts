@@ -13,30 +13,21 @@
  * Every decision, refusals included, is one audit entry with its evidence.
  * Sessions are single use and short-lived: a replayed nonce finds no session.
  */
-import { createHash, randomBytes, randomUUID, timingSafeEqual, type KeyObject, type X509Certificate } from 'node:crypto'
+import { createHash, randomBytes, randomUUID, timingSafeEqual, type X509Certificate } from 'node:crypto'
 import type { JWK } from 'jose'
 import type { Logger } from 'pino'
 import { NetbootError, type ErrorCode } from '../errors.js'
 import type { Actor, Node } from '../inventory/model.js'
-import type { AuditDraft, AuthenticodeDigests, EnrollmentPolicy, Store, TpmIdentity } from '../store/store.js'
+import type { AuditDraft, EnrollmentPolicy, Store, TpmIdentity } from '../store/store.js'
 import { NodeTokens } from '../tokens/node-token.js'
-import {
-  TPM_ALG, algName, checkAkAttributes, computeName, decodeTpm2bPublic, makeCredential, pcrBanks, publicKeyObject, verifyQuoteAsync, type TpmtPublic,
-} from './tpm/index.js'
-import { parseEventLog, replay, type TcgEvent } from './eventlog/index.js'
+import { decodeTpm2bPublic, publicKeyObject, type TpmtPublic } from './tpm/index.js'
 import { verifyEkCert } from './ekcert.js'
 import { evaluatePcrPolicy, type PcrPolicyMode } from './pcr-policy.js'
 import type { AttestFinishRequest, AttestStartRequest } from './wire.js'
-import { BOOT_APPLICATION_PCR, KERNEL_PARAMETERS_PCR, checkUkiCmdline, checkUkiMeasurement } from './uki-rule.js'
+import type { PlannedUki } from './verify.js'
+import { sharedVerifier, type Verifier } from './verify-pool.js'
 
-/** The unified kernel image the node's image serves to UEFI nodes (docs/uki.md). */
-export interface PlannedUki {
-  readonly sha256: string
-  readonly authenticode: AuthenticodeDigests
-  readonly linux?: AuthenticodeDigests
-  /** The LoadOptions iPXE passes the UKI: `uki.efi <node command line>`; checked against PCR 12 when it is quoted. */
-  readonly loadOptions?: string
-}
+export type { PlannedUki } from './verify.js'
 
 /** What the server plans for a node: its root image (the agent trusts these, never its command line) and its UKI. */
 export interface PlannedBoot {
@@ -57,6 +48,12 @@ export interface AttestationConfig {
   readonly discover: boolean
   readonly sessionTtlMs: number
   readonly maxSessions: number
+  /**
+   * Worker threads for the pure verification (verify.ts: MakeCredential, the
+   * quote, the event log); 0 runs it on the event loop. Default: one fewer than
+   * the cores (verify-pool.ts), shared by every service of the process.
+   */
+  readonly verifyThreads?: number
 }
 
 export interface Challenge {
@@ -81,7 +78,6 @@ export interface Attested {
 interface Session {
   readonly node: Node
   readonly identity: TpmIdentity
-  readonly ak: TpmtPublic
   readonly akRaw: Buffer
   readonly akName: Buffer
   readonly secret: Buffer
@@ -92,17 +88,9 @@ interface Session {
   readonly expiresAt: number
 }
 
-const BANK_ALG = { sha256: TPM_ALG.SHA256, sha1: TPM_ALG.SHA1 } as const
-
-/** Event-log replays kept (AttestationService.replayLog): about 300 bytes each. */
-const REPLAYED_LOGS = 16_384
-/** RSA EK keys kept (AttestationService.ekKey). */
-const EK_KEYS = 16_384
-
 export class AttestationService {
   private readonly sessions = new Map<string, Session>()
-  private readonly replayed = new Map<string, { values: Buffer; events: number }>()
-  private readonly ekKeys = new Map<string, KeyObject>()
+  private readonly verifier: Verifier
 
   constructor (
     private readonly cfg: AttestationConfig,
@@ -111,7 +99,9 @@ export class AttestationService {
     private readonly log: Logger,
     /** Where the node's root image is and its digest: the agent trusts these, never its command line. */
     private readonly rootfs?: (node: Node) => Promise<PlannedBoot>,
-  ) {}
+  ) {
+    this.verifier = sharedVerifier(cfg.verifyThreads)
+  }
 
   async start (req: AttestStartRequest, peer: string, now = Date.now()): Promise<Challenge> {
     const ekSha256 = sha256hex(req.ekPublic)
@@ -145,16 +135,9 @@ export class AttestationService {
       identity = await this.enroll(req, node, ekSha256, ek.value, evidence)
     }
 
-    const ak = decodeTpm2bPublic(req.akPublic)
-    if (!ak.ok) return await deny('ATTEST_BAD_REQUEST', `AK public area: ${ak.error.message}`, node.name)
-    const attrs = checkAkAttributes(ak.value)
-    if (!attrs.ok) return await deny('ATTEST_AK_ATTRIBUTES', `AK attributes: missing ${attrs.missing.join(', ') || '-'}, forbidden ${attrs.forbidden.join(', ') || '-'}`, node.name)
-    const akName = computeName(ak.value)
-    if (!akName.ok) return await deny('ATTEST_BAD_REQUEST', `AK name: ${akName.error.message}`, node.name)
-    const secret = randomBytes(32)
-    const ekKey = this.ekKey(ekSha256, ek.value)
-    const cred = makeCredential({ ekPublic: ek.value, akName: akName.value, credential: secret, ...(ekKey !== undefined ? { ekKey } : {}) })
-    if (!cred.ok) return await deny('ATTEST_BAD_REQUEST', `EK cannot receive a credential: ${cred.error.message}`, node.name)
+    // the AK's checks and MakeCredential (verify.ts), on a verifier thread
+    const cred = await this.verifier.challenge({ ekSha256, ekPublic: req.ekPublic, akPublic: req.akPublic })
+    if (!cred.ok) return await deny(cred.code, cred.why, node.name)
 
     // The image is the one the server plans for this node, not what the command line claimed.
     const planned = await this.rootfs?.(node).catch(() => undefined)
@@ -167,10 +150,10 @@ export class AttestationService {
     const session = randomUUID()
     const nonce = randomBytes(32)
     this.sessions.set(session, {
-      node, identity, ak: ak.value, akRaw: req.akPublic, akName: akName.value, secret, nonce, peer,
+      node, identity, akRaw: req.akPublic, akName: cred.akName, secret: cred.secret, nonce, peer,
       ...(image !== undefined ? { image } : {}), ...(planned?.uki !== undefined ? { uki: planned.uki } : {}), expiresAt: now + this.cfg.sessionTtlMs,
     })
-    return { session, credentialBlob: cred.value.credentialBlob, encryptedSecret: cred.value.secret, nonce, pcrs: this.cfg.pcrs, bank: this.cfg.bank }
+    return { session, credentialBlob: cred.credentialBlob, encryptedSecret: cred.encryptedSecret, nonce, pcrs: this.cfg.pcrs, bank: this.cfg.bank }
   }
 
   async finish (req: AttestFinishRequest, peer: string, now = Date.now()): Promise<Attested> {
@@ -180,57 +163,40 @@ export class AttestationService {
       return await this.refuse('attest.finish', 'ATTEST_SESSION_UNKNOWN', 'no such session (expired, or already used)', undefined, { peer, session: req.session })
     }
     const attestationId = randomUUID()
-    const logDigest = req.eventLog.length > 0 ? sha256hex(req.eventLog) : undefined
     const evidence: Record<string, unknown> = {
       peer, attestation: attestationId, ek: s.identity.ekSha256, ak: s.akName.toString('hex'), image: s.image ?? null,
-      pcrs: Object.fromEntries([...req.pcrValues].map(([i, v]) => [i, Buffer.from(v).toString('hex')])),
-      eventLog: logDigest ?? null,
+      pcrs: Object.fromEntries([...req.pcrValues].map(([i, v]) => [i, v.toString('hex')])),
+      // the log's SHA-256: the verifier computes it (below), a refusal before it here
+      eventLog: null,
     }
     const deny = async (code: ErrorCode, why: string, extra: Record<string, unknown> = {}): Promise<never> =>
       await this.refuse('attest.finish', code, why, s.node.name, { ...evidence, ...extra })
+    const denyEarly = async (code: ErrorCode, why: string): Promise<never> => {
+      evidence.eventLog = req.eventLog.length > 0 ? sha256hex(req.eventLog) : null
+      return await deny(code, why)
+    }
 
     if (req.credential.length !== s.secret.length || !timingSafeEqual(req.credential, s.secret)) {
-      return await deny('ATTEST_BAD_CREDENTIAL', 'the activated credential is wrong: this AK is not on the TPM of this EK')
+      return await denyEarly('ATTEST_BAD_CREDENTIAL', 'the activated credential is wrong: this AK is not on the TPM of this EK')
     }
     const bootKey = parseBootKey(req.bootKey)
-    if (bootKey === undefined) return await deny('ATTEST_BAD_REQUEST', 'boot_key must be an EC P-256 public JWK')
-    const bankAlg = BANK_ALG[this.cfg.bank]
-    const quoted = new Map([...req.pcrValues].map(([i, v]) => [i, Buffer.from(v)] as const))
-    const verdict = await verifyQuoteAsync({
-      akPublic: s.ak,
-      attest: req.attest,
-      signature: req.signature,
-      expectedNonce: createHash('sha256').update(s.nonce).update(req.bootKey).digest(),
-      pcrs: pcrBanks([[bankAlg, quoted]]),
-      requiredPcrs: new Map([[bankAlg, [...this.cfg.pcrs]]]),
+    if (bootKey === undefined) return await denyEarly('ATTEST_BAD_REQUEST', 'boot_key must be an EC P-256 public JWK')
+
+    // the quote, the event log and the UKI rule (verify.ts), on a verifier thread
+    const check = await this.verifier.finish({
+      ekSha256: s.identity.ekSha256, akPublic: s.akRaw, attest: req.attest, signature: req.signature, nonce: s.nonce, bootKey: req.bootKey,
+      pcrValues: [...req.pcrValues], eventLog: req.eventLog, pcrs: this.cfg.pcrs, bank: this.cfg.bank,
       ...(s.identity.resetCount !== undefined && s.identity.restartCount !== undefined
         ? { previousCounters: { resetCount: s.identity.resetCount, restartCount: s.identity.restartCount } } : {}),
+      ...(s.uki !== undefined ? { uki: s.uki } : {}),
     })
-    if (!verdict.ok) {
-      const code: ErrorCode = verdict.reason === 'nonce-mismatch' ? 'ATTEST_NONCE_MISMATCH'
-        : verdict.reason === 'pcr-digest-mismatch' || verdict.reason === 'pcr-value-missing' || verdict.reason === 'pcr-not-selected' ? 'ATTEST_PCR_MISMATCH'
-          : 'ATTEST_BAD_QUOTE'
-      return await deny(code, `quote: ${verdict.message}`, { quote: verdict.reason })
-    }
-    const clock = verdict.attest.clockInfo
-    evidence.counters = { resetCount: clock.resetCount, restartCount: clock.restartCount }
-
-    let parsedEvents: readonly TcgEvent[] | undefined
-    if (logDigest !== undefined) {
-      const log = this.replayLog(req.eventLog, logDigest, bankAlg)
-      if (!log.ok) return await deny('ATTEST_EVENTLOG_MISMATCH', log.why)
-      const size = log.values.length / this.cfg.pcrs.length
-      const bad = this.cfg.pcrs.filter((p, i) => !quoted.get(p)!.equals(log.values.subarray(i * size, (i + 1) * size)))
-      if (bad.length > 0) return await deny('ATTEST_EVENTLOG_MISMATCH', `the event log does not replay to PCR ${bad.join(', ')}`)
-      evidence.events = log.events
-      parsedEvents = log.parsed
-    }
-
-    if (s.uki !== undefined) {
-      const uki = this.checkUki(s.uki, req.eventLog, parsedEvents, logDigest !== undefined, bankAlg)
-      evidence.uki = uki.evidence
-      if (!uki.ok) return await deny('ATTEST_UKI_MISMATCH', uki.why, { uki: uki.evidence })
-    }
+    evidence.eventLog = check.logDigest ?? null
+    if (check.counters !== undefined) evidence.counters = check.counters
+    if (check.events !== undefined) evidence.events = check.events
+    if (check.uki !== undefined) evidence.uki = check.uki
+    if (check.refusal !== undefined) return await deny(check.refusal.code, check.refusal.why, check.refusal.extra)
+    const counters = check.counters!
+    const quoted = req.pcrValues
 
     const golden = await this.store.goldenPcrsFor({ node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) }, this.cfg.bank)
     const policy = evaluatePcrPolicy(this.cfg.pcrPolicy, this.cfg.bank, quoted, golden, { node: s.node.name, ...(s.image !== undefined ? { image: s.image } : {}) })
@@ -242,7 +208,7 @@ export class AttestationService {
     const jkt = await NodeTokens.thumbprint(bootKey)
     const issued = await this.tokens.issue({ sub: s.node.name, groups: s.node.groups, att: attestationId, ...(s.image !== undefined ? { img: s.image } : {}), cnf: { jkt } }, now)
     // the token leaves only once the counters and its audit entry are committed
-    await this.store.recordAttestation(s.identity.id, { resetCount: clock.resetCount, restartCount: clock.restartCount },
+    await this.store.recordAttestation(s.identity.id, counters,
       this.auditDraft('attest.finish', s.node.name, 'ok', { ...evidence, policy: policy.basis, token: issued.jti, jkt, expiresAt: issued.expiresAt }))
     this.log.info({ node: s.node.name, attestation: attestationId, policy: policy.basis, peer }, 'attest: node attested, token issued')
     const root = await this.rootfs?.(s.node).catch((e: unknown) => {
@@ -250,78 +216,6 @@ export class AttestationService {
       return undefined
     })
     return { token: issued.token, expiresAt: issued.expiresAt, node: s.node.name, groups: s.node.groups, attestationId, ...(root?.rootfsUrl !== undefined ? { rootfsUrl: root.rootfsUrl } : {}), ...(root?.rootfsSha256 !== undefined ? { rootfsSha256: root.rootfsSha256 } : {}) }
-  }
-
-  /**
-   * What the event log replays to: the policy PCRs of the quoted bank, concatenated
-   * in cfg.pcrs order, and its number of events. Replay is a pure function of the
-   * log's bytes, so results are kept by their SHA-256 (`digest`), least recently
-   * used first out: a node sends the same log at every boot, and replaying a UEFI
-   * log is about a hundred hash operations.
-   */
-  private replayLog (eventLog: Buffer, digest: string, bankAlg: number): { ok: true; values: Buffer; events: number; parsed?: readonly TcgEvent[] } | { ok: false; why: string } {
-    const hit = this.replayed.get(digest)
-    if (hit !== undefined) {
-      this.replayed.delete(digest)
-      this.replayed.set(digest, hit)
-      return { ok: true, ...hit }
-    }
-    const parsed = parseEventLog(eventLog)
-    if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}` }
-    const bank = replay(parsed.value.events, [bankAlg]).get(bankAlg)
-    if (bank === undefined) return { ok: false, why: `the event log has no ${algName(bankAlg)} digest in every event: it cannot show how the quoted PCRs came about` }
-    const entry = { values: Buffer.concat(this.cfg.pcrs.map((p) => bank[p]!)), events: parsed.value.events.length }
-    if (this.replayed.size >= REPLAYED_LOGS) this.replayed.delete(this.replayed.keys().next().value!)
-    this.replayed.set(digest, entry)
-    return { ok: true, ...entry, parsed: parsed.value.events }
-  }
-
-  /**
-   * The KeyObject of an RSA EK, kept by the digest of its TPM2B_PUBLIC (the bytes it
-   * was decoded from), least recently used out: a node's EK never changes, and a
-   * kept key makes MakeCredential's OAEP cheaper (credential.ts). ECC EKs need
-   * none (raw points). Undefined when the key does not import: makeCredential
-   * then reports why.
-   */
-  private ekKey (ekSha256: string, ek: TpmtPublic): KeyObject | undefined {
-    if (ek.type !== TPM_ALG.RSA) return undefined
-    const hit = this.ekKeys.get(ekSha256)
-    if (hit !== undefined) {
-      this.ekKeys.delete(ekSha256)
-      this.ekKeys.set(ekSha256, hit)
-      return hit
-    }
-    const key = publicKeyObject(ek)
-    if (!key.ok) return undefined
-    if (this.ekKeys.size >= EK_KEYS) this.ekKeys.delete(this.ekKeys.keys().next().value!)
-    this.ekKeys.set(ekSha256, key.value)
-    return key.value
-  }
-
-  /**
-   * The PCR 4 rule (uki-rule.ts) for a node whose image has a UKI. Needs PCR 4 among
-   * the quoted PCRs (else the log's PCR 4 events are unproven) and an event log: a
-   * node that sends none cannot show what it booted, so it is refused. Runs after
-   * replayLog has proven the log against the quote.
-   */
-  private checkUki (uki: PlannedUki, eventLog: Buffer, events: readonly TcgEvent[] | undefined, hasLog: boolean, bankAlg: number): { ok: true; evidence: Record<string, unknown> } | { ok: false; why: string; evidence: Record<string, unknown> } {
-    const expected = uki.authenticode[this.cfg.bank]
-    const base = { sha256: uki.sha256, bank: this.cfg.bank, expected }
-    if (!this.cfg.pcrs.includes(BOOT_APPLICATION_PCR)) return { ok: false, why: `the node's image has a UKI, but PCR ${BOOT_APPLICATION_PCR} is not among attestation.pcrs, so what it booted cannot be checked`, evidence: { ...base, actual: [] } }
-    if (!hasLog) return { ok: false, why: "the node's image has a UKI, but the node sent no event log: it cannot show that its firmware started the UKI (docs/uki.md)", evidence: { ...base, actual: [] } }
-    // the events replayLog just parsed, or (its result was kept) the log parsed again
-    const parsed = events !== undefined ? { ok: true as const, value: { events } } : parseEventLog(eventLog)
-    if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}`, evidence: { ...base, actual: [] } }
-    const linux = uki.linux?.[this.cfg.bank]
-    const v = checkUkiMeasurement(parsed.value.events, bankAlg, { uki: Buffer.from(expected, 'hex'), ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}) })
-    if (!v.ok) return { ok: false, why: v.why, evidence: { ...base, actual: v.actual } }
-    if (v.basis !== 'uki-measured' || uki.loadOptions === undefined) return { ok: true, evidence: { ...base, basis: v.basis } }
-    // the command line: only a quoted PCR 12 proves what the log says of it
-    if (!this.cfg.pcrs.includes(KERNEL_PARAMETERS_PCR)) return { ok: true, evidence: { ...base, basis: v.basis, cmdline: 'not-quoted' } }
-    const c = checkUkiCmdline(parsed.value.events, bankAlg, uki.loadOptions)
-    return c.ok
-      ? { ok: true, evidence: { ...base, basis: v.basis, cmdline: c.basis } }
-      : { ok: false, why: c.why, evidence: { ...base, basis: v.basis, cmdline: { expected: c.expected, actual: c.actual } } }
   }
 
   /** Applies the enrollment policy to a known node's first TPM. */

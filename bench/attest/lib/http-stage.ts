@@ -46,11 +46,11 @@ interface Usage { cpuMs: number; elu: { idle: number; active: number } }
 class ServerChild {
   private constructor (private readonly proc: ChildProcess, readonly port: number) {}
 
-  static async start (env: Env, policy: 'learn' | 'enforce', nodeArgs: readonly string[], cpuProf?: { dir: string; name: string }): Promise<ServerChild> {
+  static async start (env: Env, policy: 'learn' | 'enforce', nodeArgs: readonly string[], cpuProf?: { dir: string; name: string }, verifyThreads?: number): Promise<ServerChild> {
     const proc = fork(join(ROOT, 'bench', 'attest', 'server.mjs'), [], {
       execPath: process.execPath,
       execArgv: [...nodeArgs, ...(cpuProf !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${cpuProf.dir}`, `--cpu-prof-name=${cpuProf.name}`] : [])],
-      env: { ...process.env, NETBOOT_BENCH_SERVER: JSON.stringify({ dist: DIST, dbPath: env.dbPath, keysDir: env.keysDir, policy, publicUrl: PUBLIC_URL }) },
+      env: { ...process.env, NETBOOT_BENCH_SERVER: JSON.stringify({ dist: DIST, dbPath: env.dbPath, keysDir: env.keysDir, policy, publicUrl: PUBLIC_URL, verifyThreads }) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     const port = await new Promise<number>((resolve, reject) => {
@@ -102,7 +102,7 @@ function refusal (r: { status: number; body: Buffer }): Error & { code: string }
 }
 
 export interface HttpOptions {
-  concurrency: number; batch: number; rounds: number; roundDeadlineMs: number; profile: boolean; out: string; stamp: string; serverNodeArgs: readonly string[]
+  concurrency: number; batch: number; rounds: number; roundDeadlineMs: number; profile: boolean; out: string; stamp: string; serverNodeArgs: readonly string[]; verifyThreads: readonly number[]
   /** called before each round with the server's pid */
   quiet: (pids: readonly number[]) => Promise<void>
 }
@@ -185,7 +185,7 @@ export interface HttpRound { result: HttpResult; profile?: { what: string; file:
 /** First boot (learn), approval, then `rounds` reboot rounds (enforce), each printed as it completes. */
 export async function httpRounds (env: Env, kind: KeyKind, o: HttpOptions, print: (r: HttpResult) => void): Promise<HttpRound[]> {
   const out: HttpRound[] = []
-  let srv = await ServerChild.start(env, 'learn', o.serverNodeArgs)
+  let srv = await ServerChild.start(env, 'learn', o.serverNodeArgs, undefined, o.verifyThreads.at(-1))
   try {
     await o.quiet([srv.pid])
     const r = await httpRound(srv, env.fleet, o, { kind, round: 'first boot: tofu enrollment, learn', policy: 'learn' })
@@ -196,7 +196,7 @@ export async function httpRounds (env: Env, kind: KeyKind, o: HttpOptions, print
   }
   await approveAll(env.store, env.fleet)
   const name = `attest-${o.stamp}-http-${kind}.cpuprofile`
-  srv = await ServerChild.start(env, 'enforce', o.serverNodeArgs, o.profile ? { dir: o.out, name } : undefined)
+  srv = await ServerChild.start(env, 'enforce', o.serverNodeArgs, o.profile ? { dir: o.out, name } : undefined, o.verifyThreads.at(-1))
   try {
     for (let i = 1; i <= o.rounds; i++) {
       rebootAll(env.fleet)

@@ -87,10 +87,11 @@ export async function makeEnv (d: Dist, kind: KeyKind, nodes: number, rounds: nu
   }
 }
 
-export function attestationConfig (policy: 'learn' | 'enforce'): AttestationConfig {
+/** `verifyThreads`: AttestationConfig.verifyThreads (0: in place; undefined: the service's default). */
+export function attestationConfig (policy: 'learn' | 'enforce', verifyThreads?: number): AttestationConfig {
   return {
     enrollment: 'tofu', requireEkCert: false, anchors: [], pcrs: PCRS, bank: 'sha256', pcrPolicy: policy,
-    discover: true, sessionTtlMs: 60_000, maxSessions: 50_000,
+    discover: true, sessionTtlMs: 60_000, maxSessions: 50_000, ...(verifyThreads !== undefined ? { verifyThreads } : {}),
   }
 }
 
@@ -172,7 +173,7 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
   }
 }
 
-export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce'): Promise<AttestationService> {
+export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce', verifyThreads?: number): Promise<AttestationService> {
   const ring = await d.keys.KeyRing.open({ dir: env.keysDir, rotateAfterMs: 30 * 86_400_000, maxTokenTtlMs: 900_000 })
   const tokens = new d.tokens.NodeTokens(ring, PUBLIC_URL, 900)
   // the production logger (redaction, ISO time) writing to /dev/null: log lines cost what they cost in `netboot serve`
@@ -182,5 +183,5 @@ export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce
   const boot = new d.boot.BootService(env.store, await d.script.IpxeScripts.load(), { publicUrl: PUBLIC_URL, unknown: { action: 'reboot' } }, log)
   const plan = async (node: Node): Promise<PlannedBoot> => d.setup.plannedBoot(await boot.plan(node))
   const rootfs = policy === 'learn' ? undefined : d.setup.planFor !== undefined ? d.setup.planFor(env.store, plan) : plan
-  return new d.service.AttestationService(attestationConfig(policy), env.store, tokens, log.child({ component: 'attest' }), rootfs)
+  return new d.service.AttestationService(attestationConfig(policy, verifyThreads), env.store, tokens, log.child({ component: 'attest' }), rootfs)
 }
