@@ -113,6 +113,8 @@ export const ConfigSchema = Type.Object({
     ipxe_dir: Type.String({ minLength: 1, default: '/usr/lib/ipxe' }),
     /** Concurrent transfers; past it a new RRQ is dropped unanswered and the client retransmits it (docs/bench-storm.md). */
     max_transfers: Type.Integer({ minimum: 1, maximum: 65536, default: 1024 }),
+    /** Serve TFTP from its own thread (event loop and sockets), so HTTP work cannot delay an ACK (docs/bench-storm.md). */
+    worker: Type.Boolean({ default: true }),
   }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false })
 

@@ -10,6 +10,7 @@ import { Writable } from 'node:stream'
 import pino, { type Logger } from 'pino'
 import { decodePacket, encodeAck, encodeRequest, type TftpOption, type TftpPacket } from '../../server/tftp/codec.js'
 import { createTftpServer, type TftpServer, type TftpServerOptions } from '../../server/tftp/server.js'
+import { createTftpWorker } from '../../server/tftp/worker-host.js'
 
 type Tap = {
   teardown(fn: () => unknown): void
@@ -71,11 +72,32 @@ export function memoryLogger(level: pino.LevelWithSilent = 'debug'): { log: Logg
   return { log: pino({ level }, stream), lines }
 }
 
+/** The two ways netboot runs the engine: on the main event loop, or in its own thread (worker-host.ts). */
+export const MODES = [
+  { worker: false, name: 'in-process' },
+  { worker: true, name: 'worker thread' },
+] as const
+
+/**
+ * A server on a loopback port, closed at teardown. `worker: true` runs it in a
+ * worker thread: virtual files then cross as bytes, so each generator is called
+ * once here (with a loopback peer) for its content.
+ */
 export async function startServer(
   t: Tap,
-  opts: Partial<TftpServerOptions> & { root: string },
+  opts: Partial<TftpServerOptions> & { root: string; worker?: boolean },
 ): Promise<{ server: TftpServer; port: number }> {
-  const server = createTftpServer({ address: LOOPBACK, port: 0, log: pino({ level: 'silent' }), ...opts })
+  const { worker, virtualFiles, ...rest } = opts
+  const base = { address: LOOPBACK, port: 0, log: pino({ level: 'silent' }), ...rest }
+  let server: TftpServer
+  if (worker === true) {
+    const entries = virtualFiles instanceof Map ? [...virtualFiles] : Object.entries(virtualFiles ?? {})
+    const bytes: Record<string, Buffer> = {}
+    for (const [name, fn] of entries) bytes[name] = await fn({ peer: { address: LOOPBACK, port: 0 } })
+    server = createTftpWorker({ ...base, virtualFiles: bytes })
+  } else {
+    server = createTftpServer({ ...base, ...(virtualFiles !== undefined ? { virtualFiles } : {}) })
+  }
   const { port } = await server.start()
   t.teardown(() => server.close())
   return { server, port }

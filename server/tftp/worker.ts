@@ -1,0 +1,177 @@
+/**
+ * The TFTP worker thread: an I/O shell around createTftpServer (server.ts) on its
+ * own event loop, so HTTP, DHCP and attestation work in the main thread cannot
+ * delay an ACK (docs/bench-storm.md, "Third pass"). The engine is unchanged; this
+ * module only carries what crosses the thread boundary (protocol in
+ * worker-host.ts):
+ *
+ * - in: workerData (settings, log level, virtual file bytes, links out of the
+ *   root), then messages: new virtual file bytes, close, and a test-only crash;
+ * - out: `listening` or `start-failed`, then batches of log records and event
+ *   hook calls (one postMessage per turn of the loop, in the order they
+ *   happened), and `closed`. Counts of running and queued transfers are written
+ *   to a shared Int32Array every COUNTS_MS, read by the host without a message.
+ *
+ * The worker ends when close() has closed every socket and file: nothing else
+ * keeps its loop alive (the parentPort listener is removed).
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import type { Logger } from 'pino'
+import { NetbootError } from '../errors.js'
+import { createTftpServer, type TftpEvents } from './server.js'
+import { keptFile } from './linked.js'
+import type { VirtualFile } from './files.js'
+import { COUNTS_MS, LEVELS, type FromWorker, type LevelName, type ToWorker, type WorkerInit } from './worker-host.js'
+
+const init = workerData as WorkerInit
+const port = parentPort!
+const counts = new Int32Array(init.counts)
+
+// ---- outbox: one postMessage per turn of the loop ---------------------------
+
+let outbox: FromWorker[] = []
+let flushing = false
+function send (m: FromWorker): void {
+  outbox.push(m)
+  if (!flushing) {
+    flushing = true
+    setImmediate(flush)
+  }
+}
+function flush (): void {
+  flushing = false
+  if (outbox.length === 0) return
+  const batch = outbox
+  outbox = []
+  try {
+    port.postMessage({ t: 'batch', items: batch } satisfies FromWorker)
+  } catch {
+    // a value that cannot be cloned (a function in a log object): send each item alone, the bad ones as text
+    for (const m of batch) {
+      try {
+        port.postMessage(m)
+      } catch (e) {
+        port.postMessage({ t: 'log', level: 'warn', obj: { err: (e as Error).message, record: String((m as { msg?: string }).msg ?? m.t) }, msg: 'tftp worker: a record could not be sent' } satisfies FromWorker)
+      }
+    }
+  }
+}
+
+// ---- a pino-shaped logger whose records go to the host ----------------------
+
+/**
+ * What server.ts uses of pino's Logger: the level methods, isLevelEnabled,
+ * level and child. Records cross as (level, object, message); the host writes
+ * them through its own logger, so redaction, timestamps and bindings are the
+ * main thread's, as with the in-process server.
+ */
+function workerLogger (level: LevelName, bindings: Record<string, unknown> = {}): Logger {
+  const threshold = LEVELS[level]
+  const method = (name: Exclude<LevelName, 'silent'>) => (a?: unknown, b?: unknown, ...rest: unknown[]): void => {
+    if (LEVELS[name] < threshold) return
+    let obj: Record<string, unknown>
+    let msg: string | undefined
+    if (typeof a === 'string') {
+      obj = { ...bindings }
+      msg = [a, b, ...rest].filter((x) => x !== undefined).map(String).join(' ')
+    } else {
+      const o = a instanceof Error ? { err: { message: a.message, stack: a.stack } } : (a as Record<string, unknown> | undefined) ?? {}
+      obj = Object.keys(bindings).length === 0 ? o : { ...bindings, ...o }
+      msg = typeof b === 'string' ? b : undefined
+    }
+    send({ t: 'log', level: name, obj, ...(msg !== undefined ? { msg } : {}) })
+  }
+  const log = {
+    level,
+    trace: method('trace'),
+    debug: method('debug'),
+    info: method('info'),
+    warn: method('warn'),
+    error: method('error'),
+    fatal: method('fatal'),
+    silent: () => {},
+    isLevelEnabled: (l: string) => (LEVELS[l as LevelName] ?? Infinity) >= threshold && threshold !== LEVELS.silent,
+    child: (b: Record<string, unknown>) => workerLogger(level, { ...bindings, ...b }),
+  }
+  return log as unknown as Logger
+}
+
+// ---- the server -------------------------------------------------------------
+
+const bytes = new Map<string, Buffer>(Object.entries(init.files).map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength)]))
+const virtualFiles = new Map<string, VirtualFile>()
+for (const name of bytes.keys()) {
+  // the same Buffer until its bytes change: files.ts serves a Buffer seen again from preformatted packets
+  virtualFiles.set(name, () => {
+    const b = bytes.get(name)
+    if (b === undefined) throw new Error(`virtual file ${name} was removed`)
+    return b
+  })
+}
+for (const [name, target] of Object.entries(init.links)) virtualFiles.set(name, keptFile(target))
+
+const hook = (name: keyof TftpEvents) => (...args: unknown[]): void => send({ t: 'event', name, args })
+const events: TftpEvents = {}
+for (const name of init.events) (events as Record<string, unknown>)[name] = hook(name)
+
+const server = createTftpServer({ ...init.options, virtualFiles, log: workerLogger(init.level), events })
+
+const countTimer = setInterval(() => {
+  Atomics.store(counts, 0, server.activeTransfers())
+  Atomics.store(counts, 1, server.queuedRequests())
+}, COUNTS_MS)
+
+let starting: Promise<unknown> = Promise.resolve()
+let closing = false
+async function close (): Promise<void> {
+  if (closing) return
+  closing = true
+  port.off('message', onMessage)
+  await starting.catch(() => {})
+  await server.close()
+  clearInterval(countTimer)
+  Atomics.store(counts, 0, 0)
+  Atomics.store(counts, 1, 0)
+  send({ t: 'closed' })
+  flush()
+}
+
+function onMessage (m: ToWorker): void {
+  switch (m.t) {
+    case 'files':
+      for (const [name, v] of Object.entries(m.files)) {
+        if (!virtualFiles.has(name) || name in init.links) {
+          send({ t: 'log', level: 'warn', obj: { file: name }, msg: 'tftp worker: not a virtual file of this server; update ignored' })
+          continue
+        }
+        bytes.set(name, Buffer.from(v.buffer, v.byteOffset, v.byteLength))
+      }
+      break
+    case 'close':
+      void close()
+      break
+    case 'crash':
+      // test hook: an uncaught exception on the worker's loop, as a bug in the engine would raise
+      setImmediate(() => { throw new Error(m.message) })
+      break
+  }
+}
+port.on('message', onMessage)
+
+try {
+  starting = server.start()
+  const { port: bound } = await (starting as ReturnType<typeof server.start>)
+  send({ t: 'listening', port: bound })
+  flush()
+} catch (e) {
+  clearInterval(countTimer)
+  port.off('message', onMessage)
+  const err = e as Error
+  send({
+    t: 'start-failed',
+    message: err?.message ?? String(e),
+    ...(err instanceof NetbootError ? { code: err.code, details: JSON.parse(JSON.stringify(err.details ?? null)) as unknown } : {}),
+    ...(typeof (err as NodeJS.ErrnoException)?.code === 'string' && !(err instanceof NetbootError) ? { errno: (err as NodeJS.ErrnoException).code } : {}),
+  })
+  flush()
+}
