@@ -30,7 +30,7 @@
  * one's result then take it from the configuration (`fixed`).
  */
 import dgram from 'node:dgram'
-import { createHash } from 'node:crypto'
+import { createHash, generateKeyPairSync } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -46,7 +46,7 @@ import type { Tpm } from '../../agent/tpm/index.js'
 import type { AgentLog } from '../../agent/log.js'
 import { DHCPACK, DHCPDISCOVER, DHCPNAK, DHCPOFFER, DHCPREQUEST, decodeReply, encodeRequest, macBytes, type DhcpClientKind, type ServerReply } from './dhcp-wire.js'
 import { EDK2_TFTP, literalLookup, tftpGet, TftpFailure, type TftpGet } from './tftp-client.js'
-import { HttpPool, type HttpAnswer } from './http.js'
+import { HttpPool, type Compare, type HttpAnswer } from './http.js'
 import { SoftAgentTpm } from './soft-agent-tpm.js'
 
 export const PHASES = ['dhcp-firmware', 'tftp', 'dhcp-ipxe', 'script', 'kernel', 'dhcp-linux', 'attest', 'cloud-init', 'cloud-init-secure', 'rootfs'] as const
@@ -284,13 +284,14 @@ export class Storm {
 
   private now (): number { return performance.now() - this.t0 }
 
-  /** Soft TPMs for the nodes that have none given (made before the storm: a machine's TPM exists before it boots). */
+  /** Soft TPMs for the nodes that have none given (made before the storm: a machine's TPM exists before it boots; its keys are the TPM's work, not the node CPU's). */
   static softTpms (cfg: StormConfig): Map<string, Tpm> {
     const out = new Map<string, Tpm>()
     for (const n of cfg.nodes) {
       if (n.tpm !== undefined && n.tpm !== 'soft') continue
       const soft = SoftTpm.create({ ek: 'ecc', ak: 'ecc', banks: ['sha256'], firmware: 'storm firmware 1.0', platform: n.mac, firmwareEvents: cfg.eventLog.events, eventBytes: cfg.eventLog.bytes })
-      out.set(n.mac, new SoftAgentTpm(soft, 'ecc').asTpm())
+      // the AK the agent will create at this boot, made now (soft-agent-tpm.ts spareAks)
+      out.set(n.mac, new SoftAgentTpm(soft, 'ecc', [generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey]).asTpm())
     }
     return out
   }
@@ -409,9 +410,17 @@ export class Storm {
         for (const url of urls) {
           const head = await this.request('HEAD', url, rec)
           const size = Number(head.headers['content-length'])
+          const digest = /\/images\/([0-9a-f]{64})/.exec(url)?.[1]
+          const ref = digest !== undefined ? this.refs.get(digest) : undefined
+          if (ref !== undefined) {
+            // compared with the verified bytes as they arrive (http.ts `compare`)
+            const c = (await this.request('GET', url, rec, {}, 200, { ref, at: 0 })).compared!
+            if (c.length !== size) throw new PhaseError('KERNEL_SIZE', `${url}: HEAD said ${size} bytes, GET gave ${c.length}`)
+            if (!c.equal || c.length !== ref.length) throw new PhaseError('KERNEL_DIGEST', `${url}: the bytes do not hash to the digest in the URL`)
+            continue
+          }
           const body = (await this.get(url, rec)).body
           if (body.length !== size) throw new PhaseError('KERNEL_SIZE', `${url}: HEAD said ${size} bytes, GET gave ${body.length}`)
-          const digest = /\/images\/([0-9a-f]{64})/.exec(url)?.[1]
           if (digest !== undefined && !this.refs.matches(digest, [body])) throw new PhaseError('KERNEL_DIGEST', `${url}: the bytes do not hash to the digest in the URL`)
         }
         return
@@ -458,12 +467,16 @@ export class Storm {
         if (!Number.isInteger(size) || size <= 0) throw new PhaseError('ROOTFS_SIZE', `HEAD ${want.url}: no usable content-length`)
         const parts: Buffer[] = []
         const half = Math.floor(size / 2)
+        // with a verified reference each Range is compared with it at its offset as it arrives (http.ts `compare`)
+        const ref = this.refs.get(want.sha256)
+        let equal = ref === undefined || ref.length === size
         for (const [a, b] of [[0, half - 1], [half, size - 1]] as const) {
-          const r = await this.request('GET', want.url, rec, { range: `bytes=${a}-${b}` }, 206)
+          const r = await this.request('GET', want.url, rec, { range: `bytes=${a}-${b}` }, 206, ref !== undefined ? { ref, at: a } : undefined)
           if (r.headers['content-range'] !== `bytes ${a}-${b}/${size}`) throw new PhaseError('ROOTFS_RANGE', `Content-Range ${r.headers['content-range']} for bytes=${a}-${b}`)
-          parts.push(r.body)
+          if (r.compared !== undefined) equal &&= r.compared.equal && r.compared.length === b - a + 1
+          else parts.push(r.body)
         }
-        if (!this.refs.matches(want.sha256, parts)) throw new PhaseError('ROOTFS_DIGEST', `the ${size} octets do not hash to ${want.sha256}`)
+        if (ref !== undefined ? !equal : !this.refs.matches(want.sha256, parts)) throw new PhaseError('ROOTFS_DIGEST', `the ${size} octets do not hash to ${want.sha256}`)
       }
     }
   }
@@ -508,9 +521,9 @@ export class Storm {
     }
   }
 
-  private async request (method: string, url: string, rec: PhaseRecord, headers: Record<string, string> = {}, want = 200): Promise<HttpAnswer> {
+  private async request (method: string, url: string, rec: PhaseRecord, headers: Record<string, string> = {}, want = 200, compare?: Compare): Promise<HttpAnswer> {
     return await this.retrying(rec, async () => {
-      const r = await this.http.call(method, url, { headers, timeoutMs: this.cfg.http.timeoutMs })
+      const r = await this.http.call(method, url, { headers, timeoutMs: this.cfg.http.timeoutMs, ...(compare !== undefined ? { compare } : {}) })
       if (r.status >= 500 || r.status === 429) throw Object.assign(new Error(`${method} ${url}: HTTP ${r.status}`), { code: `HTTP_${r.status}` })
       if (r.status !== want) throw new PhaseError(`HTTP_${r.status}`, `${method} ${url}: HTTP ${r.status} ${r.body.toString('utf8').slice(0, 200)}`)
       return r

@@ -6,7 +6,7 @@
  * Only the calls that code makes exist: readEk, createAk, activateCredential,
  * quote, pcrRead. Handles are fake (0x80xxxxxx); no EK certificate.
  */
-import { createHash } from 'node:crypto'
+import { createHash, type KeyObject } from 'node:crypto'
 import type { AttestationKey, EndorsementKey, KeyAlg, PcrBank, Quote, Tpm } from '../../agent/tpm/index.js'
 import { SoftTpm } from '../sim/soft-tpm.js'
 
@@ -16,7 +16,14 @@ function nameOf (tpm2bPublic: Buffer): Buffer {
 }
 
 export class SoftAgentTpm {
-  constructor (readonly soft: SoftTpm, readonly kind: KeyAlg) {}
+  /**
+   * `spareAks`: AK private keys made before the storm, used (once each) by the
+   * next createAk calls before any is generated. A real TPM makes the AK in its own
+   * silicon (TPM2_Create), not on the node's CPU; the simulator's one process stands
+   * for 10,000 of them, so the key generation is done before the storm's clock, like
+   * the EK's. The AK is still a new key at each boot.
+   */
+  constructor (readonly soft: SoftTpm, readonly kind: KeyAlg, private readonly spareAks: KeyObject[] = []) {}
 
   async readEk (opts: { alg: KeyAlg }): Promise<EndorsementKey> {
     if (opts.alg !== this.kind) throw new Error(`TPM_RC_HANDLE: no ${opts.alg} EK on this soft TPM (it has ${this.kind})`)
@@ -24,7 +31,8 @@ export class SoftAgentTpm {
   }
 
   async createAk (opts: { alg: KeyAlg; ek?: KeyAlg }): Promise<AttestationKey> {
-    this.soft.createAk(opts.alg)
+    const spare = this.spareAks.shift()
+    this.soft.createAk(opts.alg, spare !== undefined && spare.asymmetricKeyType === (opts.alg === 'rsa' ? 'rsa' : 'ec') ? spare : undefined)
     return { public: this.soft.akPublic, name: this.soft.akName, handle: 0x80000001, alg: opts.alg, ek: this.kind }
   }
 

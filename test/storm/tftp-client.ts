@@ -64,7 +64,8 @@ export function encodeRrq (file: string, options: Readonly<Record<string, string
 }
 
 export function encodeAck (block: number): Buffer {
-  const b = Buffer.alloc(4)
+  // from the shared pool: every octet is written below (one ACK per block or window, 10,000 transfers)
+  const b = Buffer.allocUnsafe(4)
   b.writeUInt16BE(TFTP.ACK, 0)
   b.writeUInt16BE(block & 0xffff, 2)
   return b
@@ -273,6 +274,8 @@ async function read (g: TftpGet, started: number): Promise<TftpResult> {
         if (rinfo.address !== g.server) return
         if (peerPort === undefined) peerPort = rinfo.port
         else if (rinfo.port !== peerPort) return // another TID (RFC 1350 §4): not ours
+        // DATA, nearly every datagram, is read in place (no decoded object, no subarray): opcode, block, octets 4..
+        if (msg.length >= 4 && msg.readUInt16BE(0) === TFTP.DATA) { onData(msg.readUInt16BE(2), msg); return }
         const p = decodePacket(msg)
         if (p.op === 'error') { fail('TFTP_ERROR', `server error ${p.code}: ${p.message}`); return }
         if (p.op === 'oack') {
@@ -284,17 +287,20 @@ async function read (g: TftpGet, started: number): Promise<TftpResult> {
           ack(0, peerPort)
           return
         }
-        if (p.op !== 'data') return
-        if (p.block !== (want & 0xffff)) {
+      })
+      /** DATA `block`, its octets from offset 4 of `msg` (RFC 1350 §5). */
+      const onData = (block: number, msg: Buffer): void => {
+        const peer = peerPort!
+        if (block !== (want & 0xffff)) {
           // lock-step: a duplicate of the last block is acknowledged again, anything else ignored;
           // windowed (EDK2 Mtftp4RrqHandleData): any unexpected block gets the ACK of the last in-order one
-          if (window > 1) ack((want - 1) & 0xffff, peerPort)
-          else if (p.block === ((want - 1) & 0xffff)) { acks++; sock.send(encodeAck(p.block), peerPort, g.server) }
+          if (window > 1) ack((want - 1) & 0xffff, peer)
+          else if (block === ((want - 1) & 0xffff)) { acks++; sock.send(encodeAck(block), peer, g.server) }
           return
         }
-        const len = p.data.length
-        if (hash !== undefined) hash.update(p.data)
-        else if (bytes + len > expect!.length || expect!.compare(p.data, 0, len, bytes, bytes + len) !== 0) {
+        const len = msg.length - 4
+        if (hash !== undefined) hash.update(msg.subarray(4))
+        else if (bytes + len > expect!.length || expect!.compare(msg, 4, msg.length, bytes, bytes + len) !== 0) {
           fail('TFTP_MISMATCH', `block ${want} (octets ${bytes}..${bytes + len}) differs from the file's verified bytes`)
           return
         }
@@ -307,11 +313,11 @@ async function read (g: TftpGet, started: number): Promise<TftpResult> {
           if (expect !== undefined && bytes !== expect.length) { fail('TFTP_MISMATCH', `${bytes} octets received, the file has ${expect.length}`); return }
           acks++
           const result: TftpResult = hash !== undefined ? { bytes, sha256: hash.digest('hex'), blocks, retransmits, acks, windowsize: window } : { bytes, matched: true, blocks, retransmits, acks, windowsize: window }
-          sock.send(encodeAck(p.block), peerPort, g.server, () => resolve(result))
+          sock.send(encodeAck(block), peer, g.server, () => resolve(result))
           return
         }
-        if (unacked >= window) ack(p.block, peerPort)
-      })
+        if (unacked >= window) ack(block, peer)
+      }
       send(last, g.port)
     })
   } finally {
