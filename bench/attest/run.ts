@@ -200,9 +200,9 @@ function save (): void {
 }
 
 function printRound (r: RoundResult): void {
-  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  CPU ${String(r.cpuUsPerAttestation).padStart(6)} µs/att (start ${r.startCpuUs}, finish ${r.finishCpuUs})  ELU ${r.elu}  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [TPM side ${r.tpmUsPerAttestation} µs; others ${r.othersCores} cores]${r.note !== undefined ? ` (${r.note})` : ''}`)
+  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  CPU ${String(r.cpuUsPerAttestation).padStart(6)} µs/att (start ${r.startCpuUs}, finish ${r.finishCpuUs}; main thread ${r.mainCpuUsPerAttestation})  ELU ${r.elu}  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [TPM side ${r.tpmUsPerAttestation} µs; others ${r.othersCores} cores]${r.note !== undefined ? ` (${r.note})` : ''}`)
 }
 
 function printHttp (r: HttpResult): void {
-  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  server CPU ${String(r.serverCpuUsPerAttestation).padStart(6)} µs/att  start p50/p99 ${r.start.p50Ms}/${r.start.p99Ms} ms  finish p50/p99 ${r.finish.p50Ms}/${r.finish.p99Ms} ms  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [client CPU ${r.clientCpuUsPerAttestation} µs; others ${r.othersCores} cores]`)
+  log(`  ${r.kind.toUpperCase()} EK+AK  ${r.round.padEnd(36)} ${String(r.attestationsPerSec).padStart(7)} att/s  server CPU ${String(r.serverCpuUsPerAttestation).padStart(6)} µs/att (main thread ${r.serverMainCpuUsPerAttestation})  start p50/p99 ${r.start.p50Ms}/${r.start.p99Ms} ms  finish p50/p99 ${r.finish.p50Ms}/${r.finish.p99Ms} ms  ok ${r.ok}/${r.nodes}${Object.keys(r.failures).length > 0 ? ` failed ${JSON.stringify(r.failures)}` : ''}  [client CPU ${r.clientCpuUsPerAttestation} µs; others ${r.othersCores} cores]`)
 }

@@ -64,7 +64,8 @@ export class Packer {
   }
 
   finish (): ArrayBuffer {
-    const out = new Uint8Array(new ArrayBuffer(this.size))
+    // a buffer of its own (never the shared pool's: it is transferred), not zero-filled: every byte is written below
+    const out = Buffer.allocUnsafeSlow(this.size)
     let at = 0
     for (const p of this.parts) { out.set(p, at); at += p.length }
     return out.buffer
@@ -171,7 +172,9 @@ export class WorkerVerifier implements Verifier {
     const have = this.threads[i]
     if (have !== undefined && !have.dead) return have
     const self = import.meta.url
-    const worker = new Worker(new URL(self.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', self))
+    // node flags as the process's, but a CPU profile of its own (a named one would overwrite the main thread's)
+    const execArgv = process.execArgv.map((a) => a.startsWith('--cpu-prof-name=') ? `${a.replace(/\.cpuprofile$/, '')}-verify${i}.cpuprofile` : a)
+    const worker = new Worker(new URL(self.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', self), { execArgv })
     worker.unref()
     const t: Thread = { worker, queue: [], inflight: new Map(), online: false, dead: false }
     this.threads[i] = t

@@ -97,6 +97,21 @@ export function entryHash (prevHash: string, e: HashedFields): string {
   return hash('sha256', prevHash + body, 'hex')
 }
 
+/**
+ * entryHash of an entry whose fields are plain JSON data, as they stand: the hash
+ * of the parse of their JSON text (what the store keeps and verifyChain reads
+ * back) without the parse, since canonical JSON of plain data equals that of its
+ * JSON round trip (undefined members left out, numbers as JSON.stringify writes
+ * them, keys sorted either way). Undefined when a field holds anything else
+ * (Buffers, Dates, objects with toJSON): hash the parsed copy instead.
+ */
+export function entryHashIfPlain (prevHash: string, e: HashedFields): string | undefined {
+  const body = writeJson({
+    seq: e.seq, time: e.time, actor: e.actor, action: e.action, target: e.target ?? null, outcome: e.outcome, detail: e.detail,
+  })
+  return body === undefined ? undefined : hash('sha256', prevHash + body, 'hex')
+}
+
 /** Verifies entries in sequence order, starting from the genesis link. */
 export function verifyChain (entries: Iterable<AuditEntry>): AuditVerdict {
   let prev = GENESIS

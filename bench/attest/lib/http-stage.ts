@@ -15,7 +15,7 @@ import { attest, PROTOBUF_CONTENT_TYPE } from '../../../proto/index.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
 import { DIST, ROOT } from './dist.js'
 import { agentFinish, rebootAll, type SimNode } from './fleet.js'
-import { percentile, pool, round, span } from './measure.js'
+import { percentile, pool, round, span, threadSeconds } from './measure.js'
 import { topSelfTime, type SelfTime } from './profile.js'
 import { PUBLIC_URL, approveAll, type Env } from './service-stage.js'
 
@@ -32,6 +32,8 @@ export interface HttpResult {
   attestationsPerSec: number
   /** the server process's CPU (all threads) per attestation */
   serverCpuUsPerAttestation: number
+  /** the server's main thread (its event loop) */
+  serverMainCpuUsPerAttestation: number
   /** the server's event-loop utilisation during the phases */
   serverElu: number
   /** this process's CPU per attestation in the phases (HTTP client, protobuf) */
@@ -115,6 +117,7 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
   let wallMs = 0
   let clientMs = 0
   let serverMs = 0
+  let serverMainMs = 0
   let eluActive = 0
   let eluTotal = 0
   let othersCoreMs = 0
@@ -122,9 +125,11 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
   let done = 0
   const timed = async <T>(f: () => Promise<T>): Promise<T> => {
     const u0 = await srv.usage()
+    const m0 = threadSeconds(srv.pid)
     const s = span([srv.pid])
     const r = await f()
     const sp = s()
+    serverMainMs += (threadSeconds(srv.pid) - m0) * 1000
     const u1 = await srv.usage()
     wallMs += sp.wallMs
     clientMs += sp.cpuMs
@@ -173,6 +178,7 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
     ...label, nodes: done, ok, failures: fails,
     attestationsPerSec: round((ok * 1000) / wallMs),
     serverCpuUsPerAttestation: round((serverMs * 1000) / n),
+    serverMainCpuUsPerAttestation: round((serverMainMs * 1000) / n),
     serverElu: round(eluTotal > 0 ? eluActive / eluTotal : 0, 2),
     clientCpuUsPerAttestation: round((clientMs * 1000) / n),
     start: l(lat.start), finish: l(lat.finish),

@@ -14,23 +14,38 @@ export function machineSeconds (): { busy: number; total: number } {
 
 /** CPU seconds used so far by a process (all its threads), from /proc/PID/stat. */
 export function procSeconds (pid: number): number {
+  return statSeconds(`/proc/${pid}/stat`)
+}
+
+/** utime + stime of a /proc stat file, seconds (0 when it cannot be read: the process is gone). */
+function statSeconds (file: string): number {
   try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const s = readFileSync(file, 'utf8')
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
     return (Number(f[11]) + Number(f[12])) / CLK_TCK
   } catch { return 0 }
 }
 
+/**
+ * CPU seconds used so far by one thread of a process, from /proc/PID/task/TID/stat:
+ * the main thread is the one whose id is the process's. What bounds a server's
+ * throughput is its event loop's thread, not the sum over its threads.
+ */
+export function threadSeconds (pid: number, tid = pid): number {
+  return statSeconds(`/proc/${pid}/task/${tid}/stat`)
+}
+
 let gcTotalMs = 0
 new PerformanceObserver((list) => { for (const e of list.getEntries()) gcTotalMs += e.duration }).observe({ entryTypes: ['gc'] })
 
-/** A measured interval: wall time, this process's CPU, event-loop use, time in garbage collection, other processes' CPU. */
-export interface Span { wallMs: number; cpuMs: number; elu: number; gcMs: number; othersCores: number }
+/** A measured interval: wall time, this process's CPU (all threads, and its main thread's), event-loop use, time in garbage collection, other processes' CPU. */
+export interface Span { wallMs: number; cpuMs: number; mainCpuMs: number; elu: number; gcMs: number; othersCores: number }
 
 export function span (pids: readonly number[] = []): () => Span {
   const gc0 = gcTotalMs
   const t0 = performance.now()
   const c0 = process.cpuUsage()
+  const t0main = threadSeconds(process.pid)
   const e0 = performance.eventLoopUtilization()
   const m0 = machineSeconds()
   const p0 = [process.pid, ...pids].map(procSeconds)
@@ -41,7 +56,7 @@ export function span (pids: readonly number[] = []): () => Span {
     const m1 = machineSeconds()
     const ours = [process.pid, ...pids].map(procSeconds).reduce((a, b, i) => a + b - p0[i]!, 0)
     const othersCores = Math.max(0, (m1.busy - m0.busy - ours) / (wallMs / 1000))
-    return { wallMs, cpuMs: (c.user + c.system) / 1000, elu: elu.utilization, gcMs: gcTotalMs - gc0, othersCores }
+    return { wallMs, cpuMs: (c.user + c.system) / 1000, mainCpuMs: (threadSeconds(process.pid) - t0main) * 1000, elu: elu.utilization, gcMs: gcTotalMs - gc0, othersCores }
   }
 }
 

@@ -73,7 +73,8 @@ export class HotReads {
   counters (id: number, c: { resetCount: number; restartCount: number }, at: string): void {
     const ek = this.ekById.get(id)
     const i = ek === undefined ? undefined : this.identities.get(ek)
-    if (i !== undefined) this.identities.set(i.ekSha256, freezeIdentity({ ...i, resetCount: c.resetCount, restartCount: c.restartCount, lastAttestedAt: at }))
+    // the kept identity's MACs and discovery report are frozen already: they are shared, not copied again
+    if (i !== undefined) this.identities.set(i.ekSha256, Object.freeze({ ...i, resetCount: c.resetCount, restartCount: c.restartCount, lastAttestedAt: at }))
   }
 
   goldenFor (key: string): readonly GoldenPcr[] | undefined { return this.golden.get(key) }

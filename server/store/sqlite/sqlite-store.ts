@@ -11,7 +11,7 @@ import { NetbootError, type ErrorCode } from '../../errors.js'
 import { compressHostlist } from '../../inventory/hostlist.js'
 import type { Actor, DhcpOverrides, Group, Node, NodeChanges, NodeInterface, NodeSpec } from '../../inventory/model.js'
 import type { Role } from '../../auth/roles.js'
-import { GENESIS, entryHash, verifyChain } from '../../audit/chain.js'
+import { GENESIS, entryHash, entryHashIfPlain, verifyChain } from '../../audit/chain.js'
 import { migrations } from './migrations.js'
 import { HotReads } from './hot-reads.js'
 import type { Lease } from '../../dhcp/lease/state.js'
@@ -642,17 +642,23 @@ export class SqliteStore implements Store {
     const last = tail ?? this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
     // the stored text is this serialisation: JSON.stringify of its own parse gives it back
     const detailJson = JSON.stringify(d.detail ?? {})
-    const fields = {
+    const given = {
       seq: (last?.seq ?? 0) + 1,
       time: now(),
       actor: d.actor,
       action: d.action,
       ...(d.target !== undefined ? { target: d.target } : {}),
       outcome: d.outcome ?? 'ok',
-      detail: JSON.parse(detailJson) as Record<string, unknown>,
+      detail: d.detail ?? {},
     }
     const prevHash = last?.hash ?? GENESIS
-    const hash = entryHash(prevHash, fields)
+    // plain JSON data hashes as it stands (no deep copy); anything else as the parse of its stored text
+    let fields = given
+    let hash = entryHashIfPlain(prevHash, given)
+    if (hash === undefined) {
+      fields = { ...given, detail: JSON.parse(detailJson) as Record<string, unknown> }
+      hash = entryHash(prevHash, fields)
+    }
     this.stmt(`INSERT INTO audit_log (seq, time, actor_kind, actor_id, actor_name, action, target, outcome, detail, prev_hash, hash)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       fields.seq, fields.time, d.actor.kind, d.actor.id, d.actor.name ?? null, d.action, d.target ?? null, fields.outcome,
