@@ -12,8 +12,9 @@
  *
  * A worker is referenced only while it has jobs in flight (an idle pool does not
  * keep the process alive). A worker that dies fails its jobs in flight (their
- * requests get a 500) and is replaced at the next job; one that fails before it
- * ever starts (no worker script, no threads) makes the pool run jobs in place.
+ * requests get a 500) and is replaced at the next job; one that fails before its
+ * modules have loaded (no build, a TypeScript loader that does not reach worker
+ * threads, no threads at all) makes the pool run every job in place, these too.
  */
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
@@ -121,12 +122,15 @@ export class WorkerVerifier implements Verifier {
   private fallback?: InPlaceVerifier
   private closed = false
 
-  constructor (threads: number) {
+  /** `script`: the worker's module (tests name one that cannot load). */
+  constructor (threads: number, private readonly script?: URL) {
     this.threads = new Array<Thread | undefined>(Math.max(1, threads)).fill(undefined)
   }
 
   /** Where jobs run now: worker threads, or in place since a thread failed to start. */
   get mode (): 'threads' | 'in-place' { return this.fallback !== undefined ? 'in-place' : 'threads' }
+  /** Messages posted to the threads and jobs they carried, since the start (how well batching works). */
+  readonly stats = { messages: 0, jobs: 0 }
   /** Threads started and alive (0 before the first job). */
   get running (): number { return this.threads.filter((t) => t !== undefined && !t.dead).length }
 
@@ -165,6 +169,8 @@ export class WorkerVerifier implements Verifier {
     const p = new Packer()
     const jobs = batch.map((b) => packJob(b.id, b.job, p))
     const buf = p.finish()
+    this.stats.messages++
+    this.stats.jobs += jobs.length
     t.worker.postMessage({ jobs, buf }, [buf])
   }
 
@@ -174,12 +180,13 @@ export class WorkerVerifier implements Verifier {
     const self = import.meta.url
     // node flags as the process's, but a CPU profile of its own (a named one would overwrite the main thread's)
     const execArgv = process.execArgv.map((a) => a.startsWith('--cpu-prof-name=') ? `${a.replace(/\.cpuprofile$/, '')}-verify${i}.cpuprofile` : a)
-    const worker = new Worker(new URL(self.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', self), { execArgv })
+    const worker = new Worker(this.script ?? new URL(self.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', self), { execArgv })
     worker.unref()
     const t: Thread = { worker, queue: [], inflight: new Map(), online: false, dead: false }
     this.threads[i] = t
-    worker.on('online', () => { t.online = true })
-    worker.on('message', (msg: { res: ResultMsg[]; buf: ArrayBuffer }) => this.answer(t, msg))
+    // started = its modules loaded (it says so); Node's 'online' comes before that, so a thread whose
+    // script cannot load (no build, a loader that does not reach workers) would look started
+    worker.on('message', (msg: { ready: true } | { res: ResultMsg[]; buf: ArrayBuffer }) => { if ('ready' in msg) t.online = true; else this.answer(t, msg) })
     const die = (e: Error): void => {
       if (t.dead) return
       t.dead = true

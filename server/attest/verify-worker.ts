@@ -15,6 +15,8 @@ const port = parentPort!
 port.on('message', (msg: { jobs: JobMsg[]; buf: ArrayBuffer }) => {
   void run(msg).then((out) => port.postMessage(out, [out.buf]))
 })
+// the pool counts this thread as started from here (verify-pool.ts)
+port.postMessage({ ready: true })
 
 async function run (msg: { jobs: JobMsg[]; buf: ArrayBuffer }): Promise<{ res: ResultMsg[]; buf: ArrayBuffer }> {
   const u = new Unpacker(msg.buf)

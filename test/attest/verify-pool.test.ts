@@ -4,7 +4,8 @@
  * altered one below, RSA and ECC: the challenge a soft TPM activates, the quote,
  * the event log and its replay, counters, refusal codes, messages and evidence.
  * The jobs really run in a worker thread (not the in-place fallback), many jobs
- * submitted at once come back each to its own caller, and jobs after close fail.
+ * submitted at once come back each to its own caller, a thread that cannot load
+ * falls back to in place without losing a job, and jobs after close fail.
  * About 10 s.
  */
 import { createHash } from 'node:crypto'
@@ -113,6 +114,19 @@ t.test('many jobs at once come back to their own callers', async (t) => {
   const fs = await Promise.all(tpms.map(async (tpm, i) => await threads.finish(finishJob(tpm, Buffer.alloc(32, i)))))
   t.same(fs.map((f) => f.logDigest), tpms.map((tpm) => sha256hex(tpm.eventLog)), 'each finish is its own')
   t.ok(fs.every((f) => f.refusal === undefined), 'all pass')
+})
+
+t.test('a thread that cannot load its script: every job runs in place, the first ones too', async (t) => {
+  const v = new WorkerVerifier(1, new URL('./no-such-verify-worker.js', import.meta.url))
+  t.teardown(async () => { await v.close() })
+  const tpm = tpmOf('ecc')
+  const job = { ekSha256: sha256hex(tpm.ekPublic), ekPublic: tpm.ekPublic, akPublic: tpm.akPublic }
+  const [a, b] = await Promise.all([v.challenge(job), v.challenge(job)])
+  t.ok(a.ok && b.ok, 'both answered')
+  if (a.ok) t.same(tpm.activateCredential(a.credentialBlob, a.encryptedSecret), a.secret, 'a credential the TPM activates')
+  t.equal(v.mode, 'in-place')
+  const f = await v.finish(finishJob(tpm, Buffer.alloc(32, 3)))
+  t.equal(f.refusal, undefined, 'a finish in place passes')
 })
 
 t.test('after close, jobs fail', async (t) => {
