@@ -146,6 +146,7 @@ class WorkerHost implements TftpWorkerServer {
     }
     const worker = new Worker(workerUrl(), { workerData: init })
     this.worker = worker
+    this.startFailed = false
     let lastError: Error | undefined
     worker.on('message', (m: FromWorker) => this.receive(m))
     worker.on('error', (e) => { lastError = e })
@@ -162,6 +163,11 @@ class WorkerHost implements TftpWorkerServer {
   }
 
   private onExit (code: number, err: Error | undefined): void {
+    if (this.startFailed) {
+      // its start() (or restart) is rejected with the reason the worker gave
+      this.startFailed = false
+      return
+    }
     if (this.started !== undefined) {
       // died before listening (start-failed already settled it otherwise)
       const s = this.started
@@ -200,6 +206,8 @@ class WorkerHost implements TftpWorkerServer {
   }
 
   private boundPort = 0
+  /** The running thread reported start-failed: its exit is not a crash. */
+  private startFailed = false
 
   private receive (m: FromWorker): void {
     switch (m.t) {
@@ -227,6 +235,7 @@ class WorkerHost implements TftpWorkerServer {
         return
       }
       case 'start-failed': {
+        this.startFailed = true
         const s = this.started
         this.started = undefined
         let e: Error
