@@ -303,6 +303,18 @@ export class Storm {
         if (!this.refs.add(sha, readFileSync(join(cfg.ipxeDir, name)))) throw new Error(`${join(cfg.ipxeDir, name)} does not hash to ${sha}`)
       }
     }
+    // the fixed images (phases run alone): each fetched once and hashed before the storm's clock, so every
+    // node's copy is compared with a verified reference as it arrives (at once, all nodes' GETs start before
+    // any has finished: no node would find a reference otherwise)
+    if (cfg.phases.includes('kernel') || cfg.phases.includes('rootfs')) {
+      const fixed = [...(cfg.phases.includes('kernel') ? cfg.fixed.kernelUrls ?? [] : []).map((url) => ({ url, sha256: /\/images\/([0-9a-f]{64})/.exec(url)?.[1] })),
+        ...(cfg.phases.includes('rootfs') && cfg.fixed.rootfs !== undefined ? [cfg.fixed.rootfs] : [])]
+      for (const f of fixed) {
+        if (f.sha256 === undefined || this.refs.get(f.sha256) !== undefined) continue
+        const r = await this.http.call('GET', f.url, { timeoutMs: cfg.http.timeoutMs })
+        if (r.status !== 200 || !this.refs.add(f.sha256, r.body)) throw new Error(`reference ${f.url}: HTTP ${r.status}, ${r.body.length} octets not hashing to ${f.sha256}`)
+      }
+    }
     const usesDhcp = cfg.phases.some((p) => p.startsWith('dhcp-'))
     if (usesDhcp) this.dhcp = await DhcpPort.open(cfg)
     const startedAt = new Date().toISOString()

@@ -5,7 +5,9 @@
  * firmware, TFTP of iPXE, DHCP as iPXE, boot script, kernel and initrd, DHCP as
  * Linux, attestation, plain and secure cloud-init, a Range download of the rootfs.
  * Every node must finish every phase; the records must be coherent (phases in
- * order, reserved addresses given). Needs root, swtpm and the built server (CI).
+ * order, reserved addresses given); the server's log shows the UEFI nodes' TFTP
+ * requests as EDK2 makes them and the BIOS nodes' as a PXE ROM does.
+ * Needs root, swtpm and the built server (CI).
  */
 import { createHash } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -78,5 +80,21 @@ t.test(`${N} nodes at once: every node completes every phase`, async (t) => {
   t.equal(r.nodes.filter((n) => n.tpm === 'swtpm' && n.done !== undefined).length, 1, 'the swtpm node attested through the same server')
   const log = server.log()
   for (const n of nodes) t.match(log, new RegExp(`"mac":"${n.mac}".*?"ip":"${n.ip!.replace(/\./g, '\\.')}".*?"reply":"ACK"`), `${n.name} got its reserved address`)
+  // TFTP as the firmware does it (tftp-client.ts): UEFI nodes as EDK2 (a tsize probe, then windowsize 4, blksize 1468), BIOS nodes lock-step
+  const uefi = nodes.filter((n) => n.arch === 7).length
+  const started = log.split('\n').filter((l) => l.includes('"tftp transfer started"')).map((l) => JSON.parse(l) as { file: string; requested: Record<string, string> })
+  const efi = started.filter((l) => l.file === 'ipxe.efi')
+  t.ok(uefi > 0, `${uefi} UEFI nodes`)
+  // (a retransmitted RRQ under load may start a second transfer: counts are at least one per node, every request of the right shape)
+  const key = (o: Record<string, string>): string => JSON.stringify(Object.entries(o).sort())
+  const probe = { tsize: '0', blksize: '1468', windowsize: '4' }
+  const read = { blksize: '1468', windowsize: '4' }
+  t.ok(efi.filter((l) => key(l.requested) === key(probe)).length >= uefi, 'an EDK2 size probe per UEFI node')
+  t.ok(efi.filter((l) => key(l.requested) === key(read)).length >= uefi, 'then a read in windows of 4')
+  t.same(efi.filter((l) => ![probe, read].some((w) => key(w) === key(l.requested))), [], 'no other ipxe.efi request')
+  const bios = started.filter((l) => l.file === 'undionly.kpxe')
+  t.ok(bios.length >= N - uefi, 'a request per BIOS node')
+  t.same(bios.filter((l) => key(l.requested) !== key({ blksize: '1432', tsize: '0' })), [], 'BIOS nodes: lock-step, blksize 1432 and tsize, no windowsize')
+  t.ok(log.split('\n').some((l) => l.includes('"tftp transfer done"') && l.includes('"file":"ipxe.efi"') && l.includes('"windowsize":4')), 'an ipxe.efi transfer done in windows of 4')
   t.ok(r.wallMs > 0 && r.wallMs < 90_000, `the storm took ${Math.round(r.wallMs)} ms`)
 })
