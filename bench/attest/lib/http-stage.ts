@@ -74,6 +74,8 @@ class ServerChild {
   }
 
   async stop (): Promise<void> {
+    // a server that is gone already (crashed, killed) emits no more 'exit': waiting for one hung a run (21:29)
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return
     const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()))
     this.proc.send('stop')
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 15_000)
