@@ -63,8 +63,11 @@ t.test('a silent client: waits of 100, 200, 400, 400 ms on the wire, then ERROR'
   const gaps = got.slice(1).map((g, i) => Math.round(g.at - got[i]!.at))
   const want = [100, 200, 400, 400, 400]
   t.comment(`gaps ${gaps.join(', ')} ms, expected ${want.join(', ')}`)
-  // lower bounds are exact (a timer never fires early); upper bounds allow a loaded machine
-  gaps.forEach((g, i) => t.ok(g >= want[i]! - 5 && g < want[i]! + 1000, `gap ${i + 1}: ${g} ms ≈ ${want[i]} ms`))
+  // the server's timer never fires early, but these are arrival times at the client: a
+  // loaded machine that delivers one packet late shortens the next gap (87 ms for 100
+  // was seen), so the lower bounds keep a quarter in hand; the growth check below is what
+  // tells a backoff from a fixed timer
+  gaps.forEach((g, i) => t.ok(g >= want[i]! * 0.75 && g < want[i]! + 1000, `gap ${i + 1}: ${g} ms ≈ ${want[i]} ms`))
   t.ok(gaps[1]! > gaps[0]! * 1.5 && gaps[2]! > gaps[1]! * 1.5, 'the wait grows: not a fixed timer')
 })
 
@@ -79,7 +82,7 @@ t.test('progress resets the backoff', async (t) => {
   const after = await arrivals(c, 2, 5000) // block 2 at once, then its first retransmission after the base wait
   t.same(after.map((g) => g.op), ['DATA', 'DATA'])
   const gap = Math.round(after[1]!.at - after[0]!.at)
-  t.ok(gap >= 195 && gap < 700, `after progress the wait is the base again: ${gap} ms ≈ 200 (not 800)`)
+  t.ok(gap >= 150 && gap < 700, `after progress the wait is the base again: ${gap} ms ≈ 200 (not 800)`)
 })
 
 t.test('a negotiated RFC 2349 timeout is used as is, without backoff', async (t) => {
@@ -90,7 +93,7 @@ t.test('a negotiated RFC 2349 timeout is used as is, without backoff', async (t)
   t.same(got.map((g) => g.op), ['OACK', 'OACK', 'OACK', 'ERROR'], 'OACK, two retransmissions, ERROR')
   const gaps = got.slice(1).map((g, i) => Math.round(g.at - got[i]!.at))
   t.comment(`gaps ${gaps.join(', ')} ms, expected 1000 each`)
-  gaps.forEach((g, i) => t.ok(g >= 995 && g < 2000, `gap ${i + 1}: ${g} ms ≈ the negotiated 1 s`))
+  gaps.forEach((g, i) => t.ok(g >= 750 && g < 2000, `gap ${i + 1}: ${g} ms ≈ the negotiated 1 s`))
 })
 
 t.test('at capacity with no queue a real client (tftp-hpa) is paced, not failed: its retransmitted RRQ is served', async (t) => {
