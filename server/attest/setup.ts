@@ -70,6 +70,7 @@ export async function setupAttestation (loaded: LoadedConfig, store: Store, log:
     discover: loaded.config.unknown_nodes.action === 'discover',
     sessionTtlMs: 60_000,
     maxSessions: 50_000,
+    ...(a.verify_threads !== undefined ? { verifyThreads: a.verify_threads } : {}),
   }, store, tokens, log.child({ component: 'attest' }), boot === undefined ? undefined : planFor(store, async (node) => plannedBoot(await boot.plan(node))))
   log.info({ component: 'attest', enrollment: a.enrollment, cas: anchors.length, pcrs: a.pcrs, policy: a.pcr_policy, kid: keys.current.kid }, 'attest: ready')
   return { service, keys, tokens }
