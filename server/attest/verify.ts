@@ -34,6 +34,13 @@ export interface PlannedUki {
   readonly linux?: AuthenticodeDigests
   /** The LoadOptions iPXE passes the UKI: `uki.efi <node command line>`; checked against PCR 12 when it is quoted. */
   readonly loadOptions?: string
+  /**
+   * The boot applications allowed to run before the UKI (the EFI binaries netboot
+   * serves from tftp.ipxe_dir, and attestation.boot_applications): any other
+   * application PCR 4 shows before the UKI is refused (uki-rule.ts `before`).
+   * Undefined: not checked.
+   */
+  readonly before?: readonly AuthenticodeDigests[]
 }
 
 export interface ChallengeJob {
@@ -222,7 +229,11 @@ function checkUki (job: FinishJob, events: readonly TcgEvent[] | undefined, hasL
   const parsed = events !== undefined ? { ok: true as const, value: { events } } : parseEventLog(Buffer.from(job.eventLog.buffer, job.eventLog.byteOffset, job.eventLog.byteLength))
   if (!parsed.ok) return { ok: false, why: `event log: ${parsed.error.message}`, evidence: { ...base, actual: [] } }
   const linux = uki.linux?.[job.bank]
-  const v = checkUkiMeasurement(parsed.value.events, bankAlg, { uki: Buffer.from(expected, 'hex'), ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}) })
+  const v = checkUkiMeasurement(parsed.value.events, bankAlg, {
+    uki: Buffer.from(expected, 'hex'),
+    ...(linux !== undefined ? { linux: Buffer.from(linux, 'hex') } : {}),
+    ...(uki.before !== undefined ? { before: uki.before.map((d) => Buffer.from(d[job.bank], 'hex')) } : {}),
+  })
   if (!v.ok) return { ok: false, why: v.why, evidence: { ...base, actual: v.actual } }
   if (v.basis !== 'uki-measured' || uki.loadOptions === undefined) return { ok: true, evidence: { ...base, basis: v.basis } }
   // the command line: only a quoted PCR 12 proves what the log says of it

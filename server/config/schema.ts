@@ -93,6 +93,8 @@ export const ConfigSchema = Type.Object({
     key_rotation_days: Type.Integer({ minimum: 1, maximum: 365, default: 30 }),
     /** Threads that verify quotes, event logs and MakeCredential off the event loop. Default: cores − 1 (1–4); 0 verifies in place. */
     verify_threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
+    /** EFI applications (paths) a UEFI node may run before its UKI besides the EFI binaries in tftp.ipxe_dir. */
+    boot_applications: Type.Array(Type.String({ minLength: 1 }), { default: [], maxItems: 64 }),
   }, { additionalProperties: false, default: {} }),
   /** Router advertisements (RFC 4861) on the provisioning interfaces: router lifetime 0, M=0, O=0 (server/ra/). */
   ra: Type.Object({

@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { AttestationService, type AttestationConfig } from '../../server/attest/service.js'
-import { plannedBoot } from '../../server/attest/setup.js'
+import { bootApplications, plannedBoot } from '../../server/attest/setup.js'
 import { BOOT_APPLICATION_PCR, UEFI_BOOT_OPTION_ACTION, checkUkiCmdline, checkUkiMeasurement } from '../../server/attest/uki-rule.js'
 import { EV, parseEventLog, type TcgEvent } from '../../server/attest/eventlog/index.js'
 import { TPM_ALG } from '../../server/attest/tpm/alg.js'
@@ -31,6 +31,7 @@ import { buildNodeApp } from '../../server/http/node/app.js'
 import { buildUki, measureUki } from '../../server/images/uki.js'
 import { createMetrics } from '../../server/metrics.js'
 import { SqliteStore } from '../../server/store/sqlite/sqlite-store.js'
+import type { AuthenticodeDigests } from '../../server/store/store.js'
 import { KeyRing } from '../../server/tokens/keys.js'
 import { NodeTokens } from '../../server/tokens/node-token.js'
 import { PROTOBUF_CONTENT_TYPE } from '../../proto/index.js'
@@ -39,6 +40,9 @@ import { e2eAssets, need, needStub, pesignHash } from '../images/pe-helpers.js'
 import { reference } from './helpers.js'
 import { missingTools, startSwtpm, type Swtpm } from './swtpm-harness.js'
 import { attestOnce, bootKey, makeKeys, type Keys, type Post } from './tools-agent.js'
+
+/** Debian's ipxe package (scripts/debian-packages.txt): what netboot serves UEFI PXE nodes by default. */
+const IPXE_DIR = '/usr/lib/ipxe'
 
 const SHA256 = TPM_ALG.SHA256
 const h256 = (s: string | Buffer): Buffer => createHash('sha256').update(s).digest()
@@ -145,7 +149,7 @@ class Firmware {
   log (edit: (e: Firmware['events']) => Firmware['events'] = (e) => e): Buffer { return encodeLog(edit(this.events.map((e) => ({ ...e })))) }
 }
 
-interface Env { post: Post; store: SqliteStore; boot: BootService; service: (cfg?: Partial<AttestationConfig>) => Post }
+interface Env { post: Post; store: SqliteStore; boot: BootService; service: (cfg?: Partial<AttestationConfig>, before?: readonly AuthenticodeDigests[]) => Post }
 
 async function env (t: Test, anchors: Swtpm[]): Promise<Env> {
   const dir = tempDir(t)
@@ -156,11 +160,11 @@ async function env (t: Test, anchors: Swtpm[]): Promise<Env> {
   const tokens = new NodeTokens(ring, 'http://10.0.0.1:8080', 900)
   const apps: Array<{ close: () => Promise<unknown> }> = []
   t.teardown(async () => { for (const a of apps) await a.close(); await store.close() })
-  const service = (cfg: Partial<AttestationConfig> = {}): Post => {
+  const service = (cfg: Partial<AttestationConfig> = {}, before?: readonly AuthenticodeDigests[]): Post => {
     const s = new AttestationService({
       enrollment: 'tofu', requireEkCert: false, anchors: anchors.flatMap((a) => [new X509Certificate(readFileSync(a.issuerCert)), new X509Certificate(readFileSync(a.rootCert))]),
       pcrs: [0, 1, 2, 3, 4, 5, 6, 7], bank: 'sha256', pcrPolicy: 'off', discover: false, sessionTtlMs: 60_000, maxSessions: 100, ...cfg,
-    }, store, tokens, log, async (node) => plannedBoot(await boot.plan(node)))
+    }, store, tokens, log, async (node) => plannedBoot(await boot.plan(node), before))
     let app: Awaited<ReturnType<typeof buildNodeApp>> | undefined
     return async (path, body) => {
       if (app === undefined) {
@@ -193,9 +197,12 @@ t.test('end to end: swtpm measured like OVMF starting a UKI; swapped, hidden, re
   t.teardown(async () => { await uefiTpm.stop() })
   const biosTpm = await startSwtpm()
   t.teardown(async () => { await biosTpm.stop() })
+  const pxeTpm = await startSwtpm()
+  t.teardown(async () => { await pxeTpm.stop() })
   const uefiKeys: Keys = await makeKeys(uefiTpm)
   const biosKeys: Keys = await makeKeys(biosTpm)
-  const e = await env(t, [uefiTpm, biosTpm])
+  const pxeKeys: Keys = await makeKeys(pxeTpm)
+  const e = await env(t, [uefiTpm, biosTpm, pxeTpm])
   await e.store.createNode({ name: 'uefi1', groups: [], interfaces: [{ mac: '02:00:00:00:20:01' }] }, system)
   await e.store.createNode({ name: 'bios1', groups: [], interfaces: [{ mac: '02:00:00:00:20:02' }] }, system)
   const register = async (version: string, uki: typeof real): Promise<void> => {
@@ -249,6 +256,22 @@ t.test('end to end: swtpm measured like OVMF starting a UKI; swapped, hidden, re
   t.match(await attest(withPcr12, uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: false, code: 'ATTEST_UKI_MISMATCH' }, 'another command line in PCR 12: refused')
   t.match((await last()).detail, { why: /another kernel command line/, uki: { cmdline: { expected: h256(Buffer.from(`${served}\0`, 'utf16le')).toString('hex') } } })
 
+  // UEFI PXE: the firmware chainloads an iPXE binary netboot serves, which starts the UKI
+  const { digests: known, files } = bootApplications(IPXE_DIR, [])
+  t.ok(files.includes(join(IPXE_DIR, 'ipxe.efi')), `ipxe_dir's EFI binaries are known: ${files.join(', ')}`)
+  t.equal(known.find((d) => d.sha256 === pesignHash(join(IPXE_DIR, 'ipxe.efi'))) !== undefined, true, "ipxe.efi's digest is pesign's")
+  await e.store.createNode({ name: 'uefi2', groups: [], interfaces: [{ mac: '02:00:00:00:20:03' }] }, system)
+  const pxe = new Firmware(pxeTpm)
+  await pxe.action(4, EV.EFI_ACTION, UEFI_BOOT_OPTION_ACTION)
+  for (let pcr = 0; pcr <= 7; pcr++) await pxe.measure(pcr, EV.SEPARATOR, h256(Buffer.alloc(4)), Buffer.alloc(4))
+  await pxe.measure(4, EV.EFI_BOOT_SERVICES_APPLICATION, Buffer.from(pesignHash(join(IPXE_DIR, 'ipxe.efi')), 'hex'), Buffer.from('device path of ipxe.efi'))
+  await pxe.measure(4, EV.EFI_BOOT_SERVICES_APPLICATION, realPcr4, Buffer.from('device path of uki.efi'))
+  await pxe.measure(4, EV.EFI_BOOT_SERVICES_APPLICATION, Buffer.from(pesignHash(vmlinuz), 'hex'), Buffer.from('memory device path of .linux'))
+  t.match(await attest(e.service({}, known), pxeTpm, pxeKeys, '02:00:00:00:20:03', pxe.log()), { ok: true }, 'the served ipxe.efi before the UKI: accepted')
+  t.match(await attest(e.service({}, []), pxeTpm, pxeKeys, '02:00:00:00:20:03', pxe.log()), { ok: false, code: 'ATTEST_UKI_MISMATCH' }, 'an application netboot does not serve before the UKI: refused')
+  t.match((await last()).detail, { reason: 'ATTEST_UKI_MISMATCH', why: /before the UKI that netboot does not serve/ })
+  t.match(await attest(e.service({}, known), uefiTpm, uefiKeys, '02:00:00:00:20:01', uefi.log()), { ok: true }, 'iPXE from the NIC ROM (nothing before the UKI): accepted')
+
   // the server now serves version 2 (the other UKI), but the firmware measured version 1's
   await register('2', evil)
   await e.store.setBootConfig('default', '', { image: 'compute@2' }, system)
@@ -271,4 +294,17 @@ t.test('end to end: swtpm measured like OVMF starting a UKI; swapped, hidden, re
   t.match(await attest(e.post, biosTpm, biosKeys, '02:00:00:00:20:02', bios.log()), { ok: true, node: 'bios1' }, 'BIOS: kernel + initrd, nothing in PCR 4 to check')
   t.match((await last()).detail, { uki: { basis: 'not-uefi' } })
   t.match(await attest(e.post, biosTpm, biosKeys, '02:00:00:00:20:02'), { ok: false, code: 'ATTEST_UKI_MISMATCH' }, 'BIOS without an event log: refused too (it could be a UEFI node hiding its log)')
+})
+
+t.test('bootApplications: ipxe_dir EFI files, listed files, and a listed file that is not a PE image', async (t) => {
+  const dir = tempDir(t, 'netboot-bootapps-')
+  writeFileSync(join(dir, 'notes.efi'), 'not a PE image')
+  const none = bootApplications(dir, [])
+  t.same(none.files, [], 'a non-PE .efi in ipxe_dir is skipped')
+  const listed = bootApplications(dir, [join(IPXE_DIR, 'snponly.efi')])
+  t.same(listed.files, [join(IPXE_DIR, 'snponly.efi')])
+  t.equal(listed.digests[0]!.sha256, pesignHash(join(IPXE_DIR, 'snponly.efi')))
+  t.throws(() => bootApplications(dir, [join(dir, 'notes.efi')]), { code: 'CONFIG_INVALID', message: /attestation\.boot_applications\[0\]: .*notes\.efi is not a PE image/ })
+  t.throws(() => bootApplications(dir, [join(dir, 'missing.efi')]), { code: 'CONFIG_INVALID', message: /attestation\.boot_applications\[0\]: .*missing\.efi: ENOENT/ })
+  t.same(bootApplications(join(dir, 'no-such-dir'), []).files, [], 'no ipxe_dir: nothing known (TFTP setup reports it)')
 })
