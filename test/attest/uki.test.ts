@@ -78,6 +78,10 @@ t.test('rule: UEFI told by the boot-option action digest; the UKI must be the la
   const known = { ...expect, before: [h256('ipxe.efi')] }
   t.same(checkUkiMeasurement([action, sep, ipxe, app(uki), app(linux, 5)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'UEFI PXE: the served ipxe.efi, then the UKI')
   t.same(checkUkiMeasurement([action, sep, app(uki)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'iPXE from the NIC ROM: no application before the UKI')
+  // OVMF + iPXE ROM, as the attested e2e boot logged it: iPXE's efi_image_probe() LoadImages the
+  // UKI (no device path) and unloads it, then loads it again with its path and starts it
+  t.same(checkUkiMeasurement([action, sep, app(uki, 2), app(uki, 3), app(linux, 5)], SHA256, known), { ok: true, basis: 'uki-measured' }, "iPXE probing the UKI before starting it: the UKI's digest twice")
+  t.match(checkUkiMeasurement([action, sep, app(uki, 2), app(h256('evil'), 3), app(uki, 4)], SHA256, known), { ok: false, why: /1 boot application\(s\) before the UKI/ }, 'but not something else between the two')
   const returned = ev(2, 4, EV.EFI_ACTION, h256('Returning from EFI Application from Boot Device'))
   t.same(checkUkiMeasurement([action, returned, action, sep, ipxe, app(uki)], SHA256, known), { ok: true, basis: 'uki-measured' }, 'a boot option that returned, then the next')
   t.match(checkUkiMeasurement([action, sep, app(h256('evil loader')), app(uki)], SHA256, known),
