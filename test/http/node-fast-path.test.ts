@@ -149,8 +149,9 @@ t.test('the same answers as fastify, and which path gave them', async (t) => {
     { method: 'POST', url: '/attest/v1/finish', headers: { 'content-type': PROTOBUF_CONTENT_TYPE }, body: garbage, fast: true, status: 400, code: 'ATTEST_BAD_REQUEST' },
     { method: 'POST', url: '/attest/v1/start', headers: { 'content-type': PROTOBUF_CONTENT_TYPE }, body: Buffer.alloc(0), fast: true, status: 400, code: 'ATTEST_BAD_REQUEST' },
     { method: 'POST', url: '/attest/v1/start', headers: { 'content-type': 'application/octet-stream' }, body: garbage, fast: false, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    // fastify parses text/plain itself; the route then sees no protobuf
-    { method: 'POST', url: '/attest/v1/start', headers: { 'content-type': 'text/plain' }, body: garbage, fast: false, status: 400, code: 'ATTEST_BAD_REQUEST' },
+    // fastify parses text/plain itself; the route refuses the media type all the same
+    { method: 'POST', url: '/attest/v1/start', headers: { 'content-type': 'text/plain' }, body: garbage, fast: false, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+    { method: 'POST', url: '/attest/v1/finish', headers: { 'content-type': 'application/json' }, body: Buffer.from('{}'), fast: false, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
     { method: 'POST', url: '/attest/v1/start', headers: { 'content-type': 'APPLICATION/X-PROTOBUF' }, body: garbage, fast: false, status: 400, code: 'ATTEST_BAD_REQUEST' },
     { method: 'POST', url: '/attest/v1/start?x=1', headers: { 'content-type': PROTOBUF_CONTENT_TYPE }, body: garbage, fast: false, status: 400, code: 'ATTEST_BAD_REQUEST' },
     { method: 'GET', url: '/attest/v1/start', fast: false, status: 404, code: 'NOT_FOUND' },

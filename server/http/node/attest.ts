@@ -3,7 +3,7 @@
  * (proto/attest.proto); a refusal is a 4xx JSON error from the catalogue.
  * The JWKS lets anything that holds a node token check its signature.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { PROTOBUF_CONTENT_TYPE, attest } from '../../../proto/index.js'
 import { decodeFinish, decodeStart, MAX_ATTEST_BODY } from '../../attest/wire.js'
 import type { AttestationService } from '../../attest/service.js'
@@ -11,6 +11,7 @@ import type { KeyRing } from '../../tokens/keys.js'
 import type { NodeTokens } from '../../tokens/node-token.js'
 import type { Store } from '../../store/store.js'
 import { requireNodeToken } from './node-auth.js'
+import { NetbootError } from '../../errors.js'
 
 export interface AttestRouteDeps {
   readonly service: AttestationService
@@ -27,11 +28,11 @@ export async function attestRoutes (app: FastifyInstance, d: AttestRouteDeps): P
 
   // Sockets reach fast.ts first; these routes answer inject() and what the fast path hands over.
   app.post('/attest/v1/start', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
-    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestStartReply(service, asBuffer(req.body), req.ip))
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestStartReply(service, protobufBody(req), req.ip))
   })
 
   app.post('/attest/v1/finish', { bodyLimit: MAX_ATTEST_BODY }, async (req, reply) => {
-    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestFinishReply(service, asBuffer(req.body), req.ip))
+    return await reply.type(PROTOBUF_CONTENT_TYPE).send(await attestFinishReply(service, protobufBody(req), req.ip))
   })
 
   app.get('/.well-known/jwks.json', async () => keys.jwks())
@@ -63,6 +64,13 @@ export async function attestFinishReply (service: AttestationService, body: Buff
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength)
 }
 
-function asBuffer (body: unknown): Buffer {
-  return Buffer.isBuffer(body) ? body : Buffer.alloc(0)
+/**
+ * The request's protobuf body. Another media type (RFC 9110 §8.3.1: compared without
+ * its parameters, case-insensitively) is 415, also for the types fastify parses
+ * itself (text/plain, JSON), which would otherwise reach the decoder as a string.
+ */
+function protobufBody (req: FastifyRequest): Buffer {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  if (type !== PROTOBUF_CONTENT_TYPE) throw new NetbootError('UNSUPPORTED_MEDIA_TYPE', `attestation messages are ${PROTOBUF_CONTENT_TYPE}, not ${type === '' ? 'a body without a content type' : type}`)
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0)
 }
