@@ -20,6 +20,7 @@ import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { verifyQuoteAsync } from './tpm/index.js'
 import { VerifyState, challenge, finish, type ChallengeJob, type ChallengeResult, type FinishCheck, type FinishJob } from './verify.js'
+import { workerScript } from '../worker-url.js'
 
 export interface Verifier {
   challenge (job: ChallengeJob): Promise<ChallengeResult>
@@ -177,10 +178,9 @@ export class WorkerVerifier implements Verifier {
   private thread (i: number): Thread {
     const have = this.threads[i]
     if (have !== undefined && !have.dead) return have
-    const self = import.meta.url
     // node flags as the process's, but a CPU profile of its own (a named one would overwrite the main thread's)
     const execArgv = process.execArgv.map((a) => a.startsWith('--cpu-prof-name=') ? `${a.replace(/\.cpuprofile$/, '')}-verify${i}.cpuprofile` : a)
-    const worker = new Worker(this.script ?? new URL(self.endsWith('.ts') ? './verify-worker.ts' : './verify-worker.js', self), { execArgv })
+    const worker = new Worker(this.script ?? workerScript(import.meta.url, 'verify-worker'), { execArgv })
     worker.unref()
     const t: Thread = { worker, queue: [], inflight: new Map(), online: false, dead: false }
     this.threads[i] = t

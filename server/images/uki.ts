@@ -25,6 +25,7 @@ import { basename, dirname, join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { NetbootError } from '../errors.js'
 import { authenticodeDigests, parsePe, type AuthenticodeAlg, type PeHeaders } from './authenticode.js'
+import { workerScript } from '../worker-url.js'
 
 /** Where Debian's systemd-boot-efi puts the x86-64 stub. */
 export const DEFAULT_STUB = '/usr/lib/systemd/boot/efi/linuxx64.efi.stub'
@@ -192,9 +193,7 @@ export interface UkiMeasurements {
  * throws it, or with the read error.
  */
 export async function measureUkiFile (path: string): Promise<UkiMeasurements> {
-  // under tsx (tests) this module is uki.ts and its worker uki-worker.ts; compiled, both .js
-  const self = import.meta.url
-  const worker = new Worker(new URL(self.endsWith('.ts') ? './uki-worker.ts' : './uki-worker.js', self), { workerData: { path } })
+  const worker = new Worker(workerScript(import.meta.url, 'uki-worker'), { workerData: { path } })
   type Reply = { ok: true; value: UkiMeasurements } | { ok: false; code: string; message: string }
   return await new Promise<UkiMeasurements>((resolve, reject) => {
     worker.once('message', (r: Reply) => {

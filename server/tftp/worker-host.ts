@@ -33,6 +33,7 @@ import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { NetbootError, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { createTftpServer, type TftpEvents, type TftpServer, type TftpServerOptions } from './server.js'
+import { workerScript } from '../worker-url.js'
 
 /** pino's numeric levels. */
 export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const
@@ -91,12 +92,6 @@ export interface TftpWorkerServer extends TftpServer {
   crashForTest (message: string): void
 }
 
-const workerUrl = (): URL => {
-  // under tsx (tests) this module is worker-host.ts and its worker worker.ts; compiled, both .js
-  const self = import.meta.url
-  return new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self)
-}
-
 /** The lowest level `log` writes (pino's levels), or silent. */
 function levelOf (log: Logger): LevelName {
   for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) if (log.isLevelEnabled(l)) return l
@@ -144,7 +139,7 @@ class WorkerHost implements TftpWorkerServer {
       events: (Object.keys(this.opts.events ?? {}) as Array<keyof TftpEvents>).filter((k) => typeof this.opts.events?.[k] === 'function'),
       counts: this.counts.buffer as SharedArrayBuffer,
     }
-    const worker = new Worker(workerUrl(), { workerData: init })
+    const worker = new Worker(workerScript(import.meta.url, 'worker'), { workerData: init })
     this.worker = worker
     this.startFailed = false
     let lastError: Error | undefined
