@@ -137,3 +137,28 @@ t.test('after close, jobs fail', async (t) => {
   t.equal(v.running, 0)
   await t.rejects(v.challenge({ ekSha256: sha256hex(tpm.ekPublic), ekPublic: tpm.ekPublic, akPublic: tpm.akPublic }), /closed/)
 })
+
+t.test('UKI rule verdicts are kept by log digest, bank, quoted PCRs and the expectation, nothing less', async (t) => {
+  const { VerifyState } = await import('../../server/attest/verify.js')
+  const state = new VerifyState()
+  const tpm = tpmOf('rsa')
+  const job = finishJob(tpm, Buffer.alloc(32, 9), { uki: { sha256: 'c'.repeat(64), authenticode: AUTH } })
+  let runs = 0
+  const verdict = (ok: boolean) => () => { runs++; return ok ? { ok: true as const, evidence: { basis: 'uki-measured' } } : { ok: false as const, why: 'no', evidence: {} } }
+  const digest = sha256hex(tpm.eventLog)
+  t.equal(state.ukiVerdict(digest, job, verdict(true)).ok, true)
+  t.equal(state.ukiVerdict(digest, job, verdict(false)).ok, true, 'the same log and expectation: the kept verdict')
+  t.equal(runs, 1, 'the rule ran once')
+  const changes: [string, string, FinishJob][] = [
+    ['another log', 'e'.repeat(64), job],
+    ['another UKI', digest, { ...job, uki: { sha256: 'f'.repeat(64), authenticode: AUTH } }],
+    ['boot applications allowed before it', digest, { ...job, uki: { ...job.uki!, before: [AUTH] } }],
+    ['a served command line', digest, { ...job, uki: { ...job.uki!, loadOptions: 'uki.efi quiet' } }],
+    ['another bank', digest, { ...job, bank: 'sha1' }],
+    ['other quoted PCRs', digest, { ...job, pcrs: [...PCRS, 12] }],
+  ]
+  for (const [name, d, j] of changes) {
+    t.equal(state.ukiVerdict(d, j, verdict(false)).ok, false, `${name}: judged again`)
+  }
+  t.equal(runs, 1 + changes.length, 'the rule ran once per expectation')
+})
