@@ -26,7 +26,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, hostname, loadavg, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { alive, cleanup, installCleanupHandlers, inNs, makeTopology, onCleanup, procTicks, setNice, sh, stopChild, track, CLK_TCK, type Topology } from '../dhcp/lib/sys.js'
@@ -274,14 +274,31 @@ async function main (): Promise<void> {
   log(`load average at start: ${env.loadavgAtStart.join(' ')} on ${env.cpus} CPUs; state in ${work}`)
 
   const all: { n: number; runs: Run[]; ratios: Record<string, number>; profile?: unknown; phasesProfile?: unknown }[] = []
-  /** Copies the server's CPU profile (written at its exit) to bench/out and summarises its self time. */
+  /**
+   * Copies the server's CPU profiles (written at its exit, one per thread: Node names them
+   * CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile, thread 0 the main one) to bench/out and
+   * summarises their self time: the main thread's as `name`, each worker thread's (TFTP, DHCP,
+   * verifiers) beside it as `<name>-thread<N>`, labelled by the server folder its time is in.
+   */
   const keepProfile = (profDir: string, name: string): unknown => {
-    const f = execFileSync('sh', ['-c', `ls -t ${profDir}/*.cpuprofile | head -1`], { encoding: 'utf8' }).trim()
-    const dest = join(outDir, name)
-    execFileSync('cp', [f, dest])
-    const p = topSelfTime(dest, ROOT)
-    log(`profile ${dest}: ${Math.round(p.busyMs)} ms busy; top: ${p.functions.slice(0, 12).map((x) => JSON.stringify(x)).join('; ')}`)
-    return { file: dest, busyMs: p.busyMs, top: p.functions.slice(0, 15) }
+    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'))
+      .map((f) => ({ f, thread: Number(f.split('.').at(-3)) }))
+      .sort((a, b) => a.thread - b.thread)
+    const threads = files.map(({ f, thread }) => {
+      const dest = join(outDir, thread === 0 ? name : name.replace(/\.cpuprofile$/, `-thread${thread}.cpuprofile`))
+      execFileSync('cp', [join(profDir, f), dest])
+      const p = topSelfTime(dest, ROOT)
+      const folders = new Map<string, number>()
+      for (const x of p.functions) {
+        const m = /dist\/server\/([a-z-]+)\//.exec(x.where)
+        if (m !== null) folders.set(m[1]!, (folders.get(m[1]!) ?? 0) + x.ms)
+      }
+      const label = thread === 0 ? 'main' : [...folders].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'worker'
+      log(`profile (${label} thread) ${dest}: ${Math.round(p.busyMs)} ms busy; top: ${p.functions.slice(0, thread === 0 ? 12 : 6).map((x) => JSON.stringify(x)).join('; ')}`)
+      return { thread, label, file: dest, busyMs: p.busyMs, top: p.functions.slice(0, 15) }
+    })
+    const main = threads.find((t) => t.thread === 0)
+    return { ...main, threads: threads.filter((t) => t.thread !== 0).map(({ top, ...rest }) => ({ ...rest, top: top.slice(0, 8) })) }
   }
   for (const n of OPTS.nodes) {
     const nodes = fleet(n, OPTS.uefiShare)
