@@ -155,6 +155,7 @@ export class WorkerVerifier implements Verifier {
     if (this.closed) throw new Error('attestation verifier closed')
     const i = parseInt(route.slice(0, 8), 16) % this.threads.length
     const t = this.thread(Number.isNaN(i) ? 0 : i)
+    if (t === undefined) return await (job.k === 'c' ? this.fallback!.challenge(job.job) : this.fallback!.finish(job.job)) as T
     const id = ++this.seq
     return await new Promise<T>((resolve, reject) => {
       t.inflight.set(id, { resolve: resolve as (v: never) => void, reject, job })
@@ -175,12 +176,23 @@ export class WorkerVerifier implements Verifier {
     t.worker.postMessage({ jobs, buf }, [buf])
   }
 
-  private thread (i: number): Thread {
+  /** Thread `i`, started if need be; undefined when no thread can be constructed (jobs then run in place). */
+  private thread (i: number): Thread | undefined {
     const have = this.threads[i]
     if (have !== undefined && !have.dead) return have
-    // node flags as the process's, but a CPU profile of its own (a named one would overwrite the main thread's)
-    const execArgv = process.execArgv.map((a) => a.startsWith('--cpu-prof-name=') ? `${a.replace(/\.cpuprofile$/, '')}-verify${i}.cpuprofile` : a)
-    const worker = new Worker(this.script ?? workerScript(import.meta.url, 'verify-worker'), { execArgv })
+    // Node flags are inherited, but a named CPU profile gets a name of its own (it would overwrite the
+    // main thread's). Flags given explicitly are checked, and V8 ones (--expose-gc, --max-old-space-size)
+    // are refused there (ERR_WORKER_INVALID_EXEC_ARGV): then, or for any other failure to construct the
+    // thread, everything runs in place as for a thread that never started.
+    const named = process.execArgv.some((a) => a.startsWith('--cpu-prof-name='))
+    const execArgv = named ? process.execArgv.map((a) => a.startsWith('--cpu-prof-name=') ? `${a.replace(/\.cpuprofile$/, '')}-verify${i}.cpuprofile` : a) : undefined
+    let worker: Worker
+    try {
+      worker = new Worker(this.script ?? workerScript(import.meta.url, 'verify-worker'), execArgv !== undefined ? { execArgv } : {})
+    } catch {
+      this.fallback ??= new InPlaceVerifier()
+      return undefined
+    }
     worker.unref()
     const t: Thread = { worker, queue: [], inflight: new Map(), online: false, dead: false }
     this.threads[i] = t

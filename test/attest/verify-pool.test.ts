@@ -129,6 +129,30 @@ t.test('a thread that cannot load its script: every job runs in place, the first
   t.equal(f.refusal, undefined, 'a finish in place passes')
 })
 
+t.test('node flags a worker thread refuses (a V8 flag given with a named CPU profile): every job runs in place', async (t) => {
+  const saved = process.execArgv.slice()
+  process.execArgv.push('--expose-gc', '--cpu-prof-name=verify-pool-test.cpuprofile')
+  t.teardown(() => { process.execArgv.splice(0, process.execArgv.length, ...saved) })
+  const v = new WorkerVerifier(1)
+  t.teardown(async () => { await v.close() })
+  const tpm = tpmOf('rsa')
+  const c = await v.challenge({ ekSha256: sha256hex(tpm.ekPublic), ekPublic: tpm.ekPublic, akPublic: tpm.akPublic })
+  t.ok(c.ok, 'the challenge is answered')
+  t.equal(v.mode, 'in-place', 'in place')
+  t.equal(v.running, 0, 'no thread')
+  t.equal((await v.finish(finishJob(tpm, Buffer.alloc(32, 4)))).refusal, undefined, 'a finish in place passes')
+})
+
+t.test('inherited V8 flags (no explicit execArgv) reach the threads: a server run with --expose-gc still verifies in threads', async (t) => {
+  process.execArgv.push('--expose-gc')
+  t.teardown(() => { process.execArgv.splice(process.execArgv.indexOf('--expose-gc'), 1) })
+  const v = new WorkerVerifier(1)
+  t.teardown(async () => { await v.close() })
+  const tpm = tpmOf('rsa')
+  t.ok((await v.challenge({ ekSha256: sha256hex(tpm.ekPublic), ekPublic: tpm.ekPublic, akPublic: tpm.akPublic })).ok)
+  t.equal(v.mode, 'threads')
+})
+
 t.test('after close, jobs fail', async (t) => {
   const v = new WorkerVerifier(2)
   const tpm = tpmOf('rsa')
