@@ -13,8 +13,7 @@ import type { Store } from './store/store.js'
 import { buildAdminApp } from './http/admin/app.js'
 import { buildNodeApp } from './http/node/app.js'
 import { version } from './version.js'
-import { startDhcp } from './dhcp/setup.js'
-import type { DhcpServer } from './dhcp/server.js'
+import { startDhcp, type DhcpService } from './dhcp/setup.js'
 import { startTftp } from './tftp/setup.js'
 import { setupAttestation } from './attest/setup.js'
 import { CloudInitService } from './cloudinit/service.js'
@@ -41,7 +40,7 @@ export async function startServer (loaded: LoadedConfig, log: Logger): Promise<R
   const metrics = createMetrics()
   const store = SqliteStore.open(loaded.dbPath, { synchronous: config.database.synchronous })
   const apps: FastifyInstance[] = []
-  let dhcp: DhcpServer | undefined
+  let dhcp: DhcpService | undefined
   let tftp: TftpServer | undefined
   let ra: RaServer | undefined
   try {

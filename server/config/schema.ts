@@ -74,6 +74,8 @@ export const ConfigSchema = Type.Object({
     }, { additionalProperties: false, default: {} }),
     /** Seconds a DECLINEd address stays out of the pool. */
     decline_hold: Type.Integer({ minimum: 10, maximum: 86_400, default: 600 }),
+    /** Serve DHCP from its own thread (event loop, sockets, SQLite connection), so HTTP and attestation work cannot delay a reply (docs/dhcp-worker.md). */
+    worker: Type.Boolean({ default: true }),
   }, { additionalProperties: false, default: {} }),
   attestation: Type.Object({
     enabled: Type.Boolean({ default: true }),

@@ -33,6 +33,11 @@ export interface DhcpServerOptions {
   readonly log: Logger
   readonly registry: Registry
   /**
+   * Where the counters and the histogram are observed instead of `registry`'s
+   * metrics (the worker thread relays them to the main thread's: worker.ts).
+   */
+  readonly metrics?: DhcpMetrics
+  /**
    * Kernel receive and send buffer per socket, octets (default 32 MiB receive,
    * 4 MiB send; past net.core.rmem_max / wmem_max with CAP_NET_ADMIN, else capped
    * with a warning at start). A storm's burst of DISCOVERs waits here while the
@@ -46,14 +51,14 @@ type State = 'stopped' | 'starting' | 'serving' | 'closing'
 export class DhcpServer {
   private state: State = 'stopped'
   private readonly sockets: Socket[] = []
-  private readonly metrics: ReturnType<typeof dhcpMetrics>
+  private readonly metrics: DhcpMetrics
   private inflight = 0
   private buffers: BufferSizes | undefined
 
   private readonly logsInfo: boolean
 
   constructor (private readonly o: DhcpServerOptions) {
-    this.metrics = dhcpMetrics(o.registry)
+    this.metrics = o.metrics ?? dhcpMetrics(o.registry)
     this.logsInfo = o.log.isLevelEnabled('info')
   }
 
@@ -84,6 +89,11 @@ export class DhcpServer {
     return this.buffers
   }
 
+  /** The local port of every socket, in the order opened (empty before start). */
+  ports (): number[] {
+    return this.sockets.map((s) => s.address().port)
+  }
+
   async close (): Promise<void> {
     this.state = 'closing'
     await Promise.all(this.sockets.splice(0).map(async (s) => await new Promise<void>((resolve) => s.close(() => resolve()))))
@@ -96,10 +106,16 @@ export class DhcpServer {
       sock.once('error', reject)
       sock.bind(port, '0.0.0.0', () => { sock.off('error', reject); resolve() })
     })
-    if (ifname !== undefined) bindToDevice(sock, ifname)
-    sock.setBroadcast(true)
-    const want = { recv: this.o.bufferBytes ?? DHCP_RECV_BUFFER_BYTES, send: this.o.bufferBytes ?? UDP_BUFFER_BYTES }
-    this.buffers = sizeUdpBuffers(sock, want, this.o.log, `dhcp ${role}${ifname !== undefined ? ` ${ifname}` : ''} port ${port}`)
+    try {
+      if (ifname !== undefined) bindToDevice(sock, ifname)
+      sock.setBroadcast(true)
+      const want = { recv: this.o.bufferBytes ?? DHCP_RECV_BUFFER_BYTES, send: this.o.bufferBytes ?? UDP_BUFFER_BYTES }
+      this.buffers = sizeUdpBuffers(sock, want, this.o.log, `dhcp ${role}${ifname !== undefined ? ` ${ifname}` : ''} port ${port}`)
+    } catch (e) {
+      // not yet in this.sockets: close() would not close it (a bad interface left it bound)
+      sock.close()
+      throw e
+    }
     sock.on('error', (err) => this.o.log.error({ err, iface: ifname }, 'dhcp: socket error'))
     sock.on('message', (msg, peer) => { void this.receive(sock, role, ifname, port, msg, peer) })
     this.sockets.push(sock)
@@ -135,6 +151,8 @@ export class DhcpServer {
     } finally {
       this.inflight--
     }
+    // closed while deciding (the lease may be stored): the socket is gone, nothing is sent
+    if (this.state !== 'serving') return
     this.metrics.requests.inc({ type: d.log.type })
     if (d.kind === 'drop') {
       this.metrics.drops.inc({ reason: d.reason })
@@ -159,7 +177,16 @@ function safeMac (p: Parameters<typeof macOf>[0]): string {
   try { return macOf(p) } catch { return '?' }
 }
 
-function dhcpMetrics (registry: Registry) {
+/** What DhcpServer observes; dhcpMetrics gives the Prometheus metrics on a registry. */
+export interface DhcpMetrics {
+  readonly requests: { inc (labels: { type: string }, value?: number): void }
+  readonly replies: { inc (labels: { type: string }, value?: number): void }
+  readonly drops: { inc (labels: { reason: string }, value?: number): void }
+  readonly latency: { observe (labels: { type: string }, seconds: number): void }
+}
+
+/** The DHCP metrics on `registry`, made once and shared by every server using it. */
+export function dhcpMetrics (registry: Registry): DhcpMetrics {
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make()
   return {
     requests: get('netboot_dhcp_requests_total', () => new Counter({ name: 'netboot_dhcp_requests_total', help: 'DHCP requests decided, by message type', labelNames: ['type'], registers: [registry] })),

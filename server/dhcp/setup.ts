@@ -1,6 +1,9 @@
 /**
  * Builds the DHCP service from the configuration: the subnets' run-time form, the
- * lease table (loaded from the store), the engine, and the sockets.
+ * lease table (loaded from the store), the engine, and the sockets. With
+ * `dhcp.worker` (the default) the table, the engine and the sockets live in a
+ * worker thread with its own connection to the database (worker-host.ts); the
+ * log lines and metrics are the same, written here in the main thread.
  */
 import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
@@ -8,10 +11,15 @@ import type { Registry } from 'prom-client'
 import { cidrContains, parseCidr } from '../inventory/addresses.js'
 import { parseRange, type LoadedConfig } from '../config/load.js'
 import type { Store } from '../store/store.js'
+import { SqliteStore } from '../store/sqlite/sqlite-store.js'
+import { NetbootError } from '../errors.js'
 import { joinUrl } from './decide/index.js'
 import { DhcpEngine, type EngineConfig, type SubnetRuntime } from './engine.js'
 import { LeaseTable } from './lease/table.js'
 import { DhcpServer } from './server.js'
+import { createDhcpWorker, type DhcpService } from './worker-host.js'
+
+export type { DhcpService } from './worker-host.js'
 
 /** Offers are held this long for the client's REQUEST (OVMF waits ~4 s before it). */
 const OFFER_HOLD_S = 60
@@ -37,7 +45,7 @@ export function subnetRuntimes (loaded: LoadedConfig, localAddresses = hostAddre
   })
 }
 
-export function engineConfig (loaded: LoadedConfig, subnets: SubnetRuntime[]): EngineConfig {
+export function engineConfig (loaded: Pick<LoadedConfig, 'config'>, subnets: SubnetRuntime[]): EngineConfig {
   const c = loaded.config
   const files = c.dhcp.boot_files
   return {
@@ -59,21 +67,40 @@ export function engineConfig (loaded: LoadedConfig, subnets: SubnetRuntime[]): E
   }
 }
 
-export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger, registry: Registry): Promise<DhcpServer> {
+/**
+ * `options.clientPort`: where replies to clients go (68 except in tests);
+ * `options.restarts`: the worker's crash budget (worker-host.ts).
+ */
+export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger, registry: Registry, options: { clientPort?: number, restarts?: { max: number, windowMs: number } } = {}): Promise<DhcpService> {
   const subnets = subnetRuntimes(loaded)
-  const leases = await LeaseTable.load(store, Date.now())
-  const engine = new DhcpEngine(engineConfig(loaded, subnets), store, leases)
-  const server = new DhcpServer({
-    engine,
+  const settings = {
     interfaces: loaded.config.server.interfaces,
     relays: subnets.some((s) => s.interface === undefined),
     port: loaded.config.dhcp.port,
     ...(loaded.config.dhcp.mode === 'proxy' ? { proxyPort: 4011 } : {}),
-    log: log.child({ component: 'dhcp' }),
-    registry,
-  })
-  await server.start()
-  log.info({ subnets: subnets.map((s) => ({ name: s.name, server: s.serverAddress, iface: s.interface })), leases: leases.size }, 'dhcp: ready')
+    ...(options.clientPort !== undefined ? { clientPort: options.clientPort } : {}),
+  }
+  const dlog = log.child({ component: 'dhcp' })
+  let server: DhcpService
+  let leaseCount: number
+  if (loaded.config.dhcp.worker) {
+    if (!(store instanceof SqliteStore)) {
+      throw new NetbootError('CONFIG_INVALID', `dhcp.worker: the DHCP worker shares the SQLite database; this store is '${store.kind}': set dhcp.worker: false`,
+        [{ where: 'dhcp.worker', message: 'needs the SQLite store', code: 'CONFIG_INVALID' }])
+    }
+    const w = createDhcpWorker({ loaded, subnets, server: settings, store, log: dlog, registry, ...(options.restarts !== undefined ? { restarts: options.restarts } : {}) })
+    await w.start()
+    server = w
+    leaseCount = w.leasesLoaded()
+  } else {
+    const leases = await LeaseTable.load(store, Date.now())
+    const engine = new DhcpEngine(engineConfig(loaded, subnets), store, leases)
+    const s = new DhcpServer({ ...settings, engine, log: dlog, registry })
+    await s.start()
+    server = s
+    leaseCount = leases.size
+  }
+  log.info({ subnets: subnets.map((s) => ({ name: s.name, server: s.serverAddress, iface: s.interface })), leases: leaseCount, worker: loaded.config.dhcp.worker }, 'dhcp: ready')
   return server
 }
 

@@ -46,6 +46,9 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite'
   private changes = 0
   get generation (): number { return this.changes }
+  /** onChange's listeners, and whether a notice is queued for this turn of microtasks. */
+  private readonly changeListeners = new Set<(generation: number) => void>()
+  private changeNoticed = false
   private readonly db: Db
   private readonly touched = new Map<string, number>()
   private readonly statements = new Map<string, Database.Statement>()
@@ -73,6 +76,47 @@ export class SqliteStore implements Store {
 
   private constructor (db: Db) {
     this.db = db
+  }
+
+  /** The database file this store has open (`:memory:` or '' for a private database). */
+  get file (): string {
+    return this.db.name
+  }
+
+  /**
+   * Calls `listener` with the new generation after an admin or system change
+   * moved it (the DHCP worker's store follows this one: server/dhcp/worker-host.ts).
+   * Contract: better-sqlite3 transactions are synchronous, so the listener,
+   * called from a microtask queued when the generation moved, runs after the
+   * transaction has committed (or rolled back: a harmless extra move) and before
+   * the caller of the mutating method resumes; one call per turn of microtasks
+   * whatever the number of changes in it. Writes that nodes cause (leases,
+   * attestations, their audit entries) leave the generation alone and call
+   * nothing. Listeners must not throw (an exception in a microtask is uncaught).
+   * Returns the function that removes the listener.
+   */
+  onChange (listener: (generation: number) => void): () => void {
+    this.changeListeners.add(listener)
+    return () => { this.changeListeners.delete(listener) }
+  }
+
+  /**
+   * Adopts the generation of another connection's writer when it is higher (the
+   * DHCP worker's store, which makes no admin changes of its own, following the
+   * main store's): what is kept under the older generation (hot reads, the DHCP
+   * engine's host answers) is dropped at its next read.
+   */
+  followGeneration (generation: number): void {
+    if (generation > this.changes) this.changes = generation
+  }
+
+  private noticeChange (): void {
+    if (this.changeListeners.size === 0 || this.changeNoticed) return
+    this.changeNoticed = true
+    queueMicrotask(() => {
+      this.changeNoticed = false
+      for (const l of this.changeListeners) l(this.changes)
+    })
   }
 
   /** Schema version after migrations (for `netboot status` and tests). */
@@ -638,7 +682,7 @@ export class SqliteStore implements Store {
   /** `tail`: the entry this transaction appended last, if any (saves reading it back). */
   private appendAudit (d: AuditDraft, tail?: Pick<AuditEntry, 'seq' | 'hash'>): AuditEntry {
     // nodes' own entries (attestations, reads) change no configuration
-    if (d.actor.kind !== 'node') this.changes++
+    if (d.actor.kind !== 'node') { this.changes++; this.noticeChange() }
     const last = tail ?? this.stmt('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined
     // the stored text is this serialisation: JSON.stringify of its own parse gives it back
     const detailJson = JSON.stringify(d.detail ?? {})
