@@ -15,7 +15,7 @@ import { once } from 'node:events'
 const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url))
 const codec = fileURLToPath(new URL('../../server/dhcp/codec/index.ts', import.meta.url))
 
-function config (dir: string): string {
+function config (dir: string, worker: boolean): string {
   return `
 data_dir: ${dir}/data
 log: { level: info }
@@ -24,6 +24,7 @@ http: { listen: 127.0.0.1, port: 18080 }
 admin: { port: 18081 }
 tftp: { enabled: false }
 dhcp:
+  worker: ${worker}
   subnets:
     - name: prov
       network: 10.99.10.0/24
@@ -65,38 +66,41 @@ s.on('message', (m, r) => {
 setTimeout(() => process.exit(2), 15000)
 `
 
-t.test('relayed DISCOVER/REQUEST get the relay subnet and go back to the relay', async (t) => {
-  const dir = tempDir(t)
-  const srv = await netns(t, 'rsrv')
-  const rel = await netns(t, 'rrel')
-  const cli = await netns(t, 'rcli')
-  await veth(srv, 'prov0', '10.99.10.1/24', cli, 'eth0', undefined)
-  await veth(srv, 'relay0', '10.99.40.1/24', rel, 'up0', '10.99.40.2/24')
-  await rel.exec('ip', ['addr', 'add', '10.99.30.1/24', 'dev', 'lo'])
-  await srv.exec('ip', ['route', 'add', '10.99.30.0/24', 'via', '10.99.40.2'])
-  const server = await startNsServer(t, srv, dir, config(dir))
-  await server.waitFor(/"relays":true.*dhcp: serving/)
+// both ways netboot serves DHCP: its own thread (the default) and the main event loop
+for (const worker of [true, false]) {
+  t.test(`relayed DISCOVER/REQUEST get the relay subnet and go back to the relay (dhcp.worker: ${worker})`, async (t) => {
+    const dir = tempDir(t)
+    const srv = await netns(t, 'rsrv')
+    const rel = await netns(t, 'rrel')
+    const cli = await netns(t, 'rcli')
+    await veth(srv, 'prov0', '10.99.10.1/24', cli, 'eth0', undefined)
+    await veth(srv, 'relay0', '10.99.40.1/24', rel, 'up0', '10.99.40.2/24')
+    await rel.exec('ip', ['addr', 'add', '10.99.30.1/24', 'dev', 'lo'])
+    await srv.exec('ip', ['route', 'add', '10.99.30.0/24', 'via', '10.99.40.2'])
+    const server = await startNsServer(t, srv, dir, config(dir, worker))
+    await server.waitFor(/"relays":true.*dhcp: serving/)
 
-  const p = rel.spawn(tsx, ['-e', relay])
-  let out = ''
-  p.stdout!.on('data', (d: Buffer) => { out += d.toString() })
-  p.stderr!.on('data', (d: Buffer) => { out += d.toString() })
-  const [code] = await once(p, 'exit') as [number]
-  t.equal(code, 0, `the relay got OFFER and ACK\n${out}`)
-  const replies = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
-  t.match(replies, [
-    { type: 2, from: '10.99.40.1', port: 67, giaddr: '10.99.30.1', router: ['10.99.30.1'], rai: '0106' + Buffer.from('rack-7').toString('hex') },
-    { type: 5, port: 67, yiaddr: replies[0]?.yiaddr },
-  ])
-  t.match(replies[0]?.yiaddr, /^10\.99\.30\.1(0\d|1\d|20)$/, 'an address of the relayed subnet')
-  t.match(server.log(), /"subnet":"rack7".*"reply":"ACK".*"dest":"giaddr"/)
+    const p = rel.spawn(tsx, ['-e', relay])
+    let out = ''
+    p.stdout!.on('data', (d: Buffer) => { out += d.toString() })
+    p.stderr!.on('data', (d: Buffer) => { out += d.toString() })
+    const [code] = await once(p, 'exit') as [number]
+    t.equal(code, 0, `the relay got OFFER and ACK\n${out}`)
+    const replies = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    t.match(replies, [
+      { type: 2, from: '10.99.40.1', port: 67, giaddr: '10.99.30.1', router: ['10.99.30.1'], rai: '0106' + Buffer.from('rack-7').toString('hex') },
+      { type: 5, port: 67, yiaddr: replies[0]?.yiaddr },
+    ])
+    t.match(replies[0]?.yiaddr, /^10\.99\.30\.1(0\d|1\d|20)$/, 'an address of the relayed subnet')
+    t.match(server.log(), /"subnet":"rack7".*"reply":"ACK".*"dest":"giaddr"/)
 
-  // a client broadcasting on the relay link itself (not a provisioning interface) gets nothing
-  const script = join(dir, 'u.sh')
-  const { writeFileSync, chmodSync, existsSync } = await import('node:fs')
-  writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && touch ${dir}/bound\nexit 0\n`)
-  chmodSync(script, 0o755)
-  const u = rel.spawn('busybox', ['udhcpc', '-i', 'up0', '-f', '-q', '-n', '-t', '2', '-T', '1', '-A', '1', '-s', script])
-  await once(u, 'exit')
-  t.notOk(existsSync(join(dir, 'bound')), 'no answer on a non-provisioning link')
-})
+    // a client broadcasting on the relay link itself (not a provisioning interface) gets nothing
+    const script = join(dir, 'u.sh')
+    const { writeFileSync, chmodSync, existsSync } = await import('node:fs')
+    writeFileSync(script, `#!/bin/sh\n[ "$1" = bound ] && touch ${dir}/bound\nexit 0\n`)
+    chmodSync(script, 0o755)
+    const u = rel.spawn('busybox', ['udhcpc', '-i', 'up0', '-f', '-q', '-n', '-t', '2', '-T', '1', '-A', '1', '-s', script])
+    await once(u, 'exit')
+    t.notOk(existsSync(join(dir, 'bound')), 'no answer on a non-provisioning link')
+  })
+}
