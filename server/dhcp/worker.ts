@@ -17,7 +17,7 @@
  * else keeps its loop alive (the parentPort listener is removed).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import type { Logger } from 'pino'
+import pino, { type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
 import { NetbootError } from '../errors.js'
@@ -112,7 +112,7 @@ function workerLogger (level: LevelName, bindings: Record<string, unknown> = {})
       obj = { ...bindings }
       msg = [a, b, ...rest].filter((x) => x !== undefined).map(String).join(' ')
     } else {
-      const o = a instanceof Error ? { err: { message: a.message, stack: a.stack } } : (a as Record<string, unknown> | undefined) ?? {}
+      const o = a instanceof Error ? { err: pino.stdSerializers.err(a) } : serializeErrors((a as Record<string, unknown> | undefined) ?? {})
       obj = Object.keys(bindings).length === 0 ? o : { ...bindings, ...o }
       msg = typeof b === 'string' ? b : undefined
     }
@@ -131,6 +131,19 @@ function workerLogger (level: LevelName, bindings: Record<string, unknown> = {})
     child: (b: Record<string, unknown>) => workerLogger(level, { ...bindings, ...b }),
   }
   return log as unknown as Logger
+}
+
+/**
+ * Errors in a record, as pino's err serializer writes them (type, message, stack,
+ * code, errno, syscall, ...): a structured clone would keep only name, message
+ * and stack, losing a socket error's code.
+ */
+function serializeErrors (o: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined
+  for (const [k, v] of Object.entries(o)) {
+    if (v instanceof Error) (out ??= { ...o })[k] = pino.stdSerializers.err(v)
+  }
+  return out ?? o
 }
 
 // ---- the service ------------------------------------------------------------
