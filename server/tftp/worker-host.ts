@@ -35,9 +35,8 @@ import { NetbootError, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { createTftpServer, type TftpEvents, type TftpServer, type TftpServerOptions } from './server.js'
 import { workerScript } from '../worker-url.js'
 
-/** pino's numeric levels. */
-export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const
-export type LevelName = keyof typeof LEVELS
+import { LEVELS, type LevelName, type LogRecord } from '../thread-relay.js'
+export { LEVELS, type LevelName } from '../thread-relay.js'
 
 /** How often the worker publishes its transfer counts. */
 export const COUNTS_MS = 10
@@ -64,7 +63,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { t: 'batch', items: FromWorker[] }
-  | { t: 'log', level: Exclude<LevelName, 'silent'>, obj: Record<string, unknown>, msg?: string }
+  | LogRecord
   | { t: 'event', name: keyof TftpEvents, args: unknown[] }
   | { t: 'listening', port: number }
   | { t: 'start-failed', message: string, code?: string, details?: unknown, errno?: string }

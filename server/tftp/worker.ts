@@ -16,85 +16,20 @@
  * keeps its loop alive (the parentPort listener is removed).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import type { Logger } from 'pino'
 import { NetbootError } from '../errors.js'
 import { createTftpServer, type TftpEvents } from './server.js'
 import { keptFile } from './linked.js'
 import type { VirtualFile } from './files.js'
-import { COUNTS_MS, LEVELS, type FromWorker, type LevelName, type ToWorker, type WorkerInit } from './worker-host.js'
+import { Outbox, workerLogger } from '../thread-relay.js'
+import { COUNTS_MS, type FromWorker, type ToWorker, type WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
 const counts = new Int32Array(init.counts)
 
-// ---- outbox: one postMessage per turn of the loop ---------------------------
-
-let outbox: FromWorker[] = []
-let flushing = false
-function send (m: FromWorker): void {
-  outbox.push(m)
-  if (!flushing) {
-    flushing = true
-    setImmediate(flush)
-  }
-}
-function flush (): void {
-  flushing = false
-  if (outbox.length === 0) return
-  const batch = outbox
-  outbox = []
-  try {
-    port.postMessage({ t: 'batch', items: batch } satisfies FromWorker)
-  } catch {
-    // a value that cannot be cloned (a function in a log object): send each item alone, the bad ones as text
-    for (const m of batch) {
-      try {
-        port.postMessage(m)
-      } catch (e) {
-        port.postMessage({ t: 'log', level: 'warn', obj: { err: (e as Error).message, record: String((m as { msg?: string }).msg ?? m.t) }, msg: 'tftp worker: a record could not be sent' } satisfies FromWorker)
-      }
-    }
-  }
-}
-
-// ---- a pino-shaped logger whose records go to the host ----------------------
-
-/**
- * What server.ts uses of pino's Logger: the level methods, isLevelEnabled,
- * level and child. Records cross as (level, object, message); the host writes
- * them through its own logger, so redaction, timestamps and bindings are the
- * main thread's, as with the in-process server.
- */
-function workerLogger (level: LevelName, bindings: Record<string, unknown> = {}): Logger {
-  const threshold = LEVELS[level]
-  const method = (name: Exclude<LevelName, 'silent'>) => (a?: unknown, b?: unknown, ...rest: unknown[]): void => {
-    if (LEVELS[name] < threshold) return
-    let obj: Record<string, unknown>
-    let msg: string | undefined
-    if (typeof a === 'string') {
-      obj = { ...bindings }
-      msg = [a, b, ...rest].filter((x) => x !== undefined).map(String).join(' ')
-    } else {
-      const o = a instanceof Error ? { err: { message: a.message, stack: a.stack } } : (a as Record<string, unknown> | undefined) ?? {}
-      obj = Object.keys(bindings).length === 0 ? o : { ...bindings, ...o }
-      msg = typeof b === 'string' ? b : undefined
-    }
-    send({ t: 'log', level: name, obj, ...(msg !== undefined ? { msg } : {}) })
-  }
-  const log = {
-    level,
-    trace: method('trace'),
-    debug: method('debug'),
-    info: method('info'),
-    warn: method('warn'),
-    error: method('error'),
-    fatal: method('fatal'),
-    silent: () => {},
-    isLevelEnabled: (l: string) => (LEVELS[l as LevelName] ?? Infinity) >= threshold && threshold !== LEVELS.silent,
-    child: (b: Record<string, unknown>) => workerLogger(level, { ...bindings, ...b }),
-  }
-  return log as unknown as Logger
-}
+const outbox = new Outbox<FromWorker>(port, 'tftp')
+const send = (m: FromWorker): void => { outbox.send(m) }
+const flush = (): void => { outbox.flush() }
 
 // ---- the server -------------------------------------------------------------
 
@@ -114,7 +49,7 @@ const hook = (name: keyof TftpEvents) => (...args: unknown[]): void => send({ t:
 const events: TftpEvents = {}
 for (const name of init.events) (events as Record<string, unknown>)[name] = hook(name)
 
-const server = createTftpServer({ ...init.options, virtualFiles, log: workerLogger(init.level), events })
+const server = createTftpServer({ ...init.options, virtualFiles, log: workerLogger(init.level, send), events })
 
 const countTimer = setInterval(() => {
   Atomics.store(counts, 0, server.activeTransfers())
