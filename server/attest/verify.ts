@@ -95,7 +95,7 @@ const BANK_ALG = { sha256: TPM_ALG.SHA256, sha1: TPM_ALG.SHA1 } as const
 const REPLAYED_LOGS = 16_384
 /** RSA EK keys kept. */
 const EK_KEYS = 16_384
-/** UKI rule verdicts kept: a few hundred bytes each. */
+/** UKI rule verdicts kept: a few hundred bytes each with their key. */
 const UKI_VERDICTS = 16_384
 
 type UkiCheck = { ok: true; evidence: Record<string, unknown> } | { ok: false; why: string; evidence: Record<string, unknown> }
@@ -164,7 +164,8 @@ export class VerifyState {
    * parse its whole log again for its PCR 4 and 12 events (~200 µs for a 38 KB log).
    */
   ukiVerdict (digest: string, job: FinishJob, check: () => UkiCheck): UkiCheck {
-    const key = `${digest}:${job.bank}:${job.pcrs.join(',')}:${JSON.stringify(job.uki)}`
+    // the expectation (allowed boot applications, a command line) can be a kilobyte: kept by its digest
+    const key = `${digest}:${job.bank}:${job.pcrs.join(',')}:${createHash('sha256').update(JSON.stringify(job.uki)).digest('base64')}`
     const hit = lruGet(this.ukiVerdicts, key)
     if (hit !== undefined) return hit
     const verdict = check()
