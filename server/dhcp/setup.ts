@@ -67,18 +67,14 @@ export function engineConfig (loaded: Pick<LoadedConfig, 'config'>, subnets: Sub
   }
 }
 
-/**
- * `options.clientPort`: where replies to clients go (68 except in tests);
- * `options.restarts`: the worker's crash budget (worker-host.ts).
- */
-export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger, registry: Registry, options: { clientPort?: number, restarts?: { max: number, windowMs: number } } = {}): Promise<DhcpService> {
+/** `options.restarts`: the worker's crash budget (worker-host.ts; default 3 a minute). */
+export async function startDhcp (loaded: LoadedConfig, store: Store, log: Logger, registry: Registry, options: { restarts?: { max: number, windowMs: number } } = {}): Promise<DhcpService> {
   const subnets = subnetRuntimes(loaded)
   const settings = {
     interfaces: loaded.config.server.interfaces,
     relays: subnets.some((s) => s.interface === undefined),
     port: loaded.config.dhcp.port,
     ...(loaded.config.dhcp.mode === 'proxy' ? { proxyPort: 4011 } : {}),
-    ...(options.clientPort !== undefined ? { clientPort: options.clientPort } : {}),
   }
   const dlog = log.child({ component: 'dhcp' })
   let server: DhcpService
