@@ -11,12 +11,13 @@
  *   npx tsx bench/storm/run.ts [--nodes 1000[,10000]] [--ramp-ms 0] [--swtpm 3]
  *        [--anchors kea,dnsmasq,tftpd,nginx | --no-anchors] [--uefi 0.1]
  *        [--profile] [--nice -10] [--build] [--keep] [--skip-full] [--alone dhcp,tftp,images]
- *        [--tftp-worker on|off]
+ *        [--tftp-worker on|off] [--dhcp-worker on|off]
  *
  * --skip-full: only the phase-alone runs (netboot and the anchors); --alone: which
  * phase groups run alone (default all three, each with its anchors); --keep: keep
  * the state directory (server logs, databases, simulator results) in /tmp;
- * --tftp-worker off: netboot's TFTP on its main event loop (tftp.worker: false).
+ * --tftp-worker off: netboot's TFTP on its main event loop (tftp.worker: false); --dhcp-worker
+ * off: the same for DHCP (dhcp.worker: false).
  *
  * Needs root (namespaces), swtpm, kea-dhcp4, dnsmasq, in.tftpd, nginx
  * (scripts/setup.sh --bench) and a built netboot (npm run build, or --build).
@@ -66,6 +67,7 @@ const OPTS = {
   deadlineMs: Number(value('--deadline-ms') ?? 600_000),
   httpSockets: Number(value('--http-sockets') ?? 256),
   tftpWorker: value('--tftp-worker') === 'off' ? 'off' : 'on',
+  dhcpWorker: value('--dhcp-worker') === 'off' ? 'off' : 'on',
 }
 type Anchor = 'kea' | 'dnsmasq' | 'tftpd' | 'nginx'
 const DHCP_PHASES: Phase[] = ['dhcp-firmware', 'dhcp-ipxe', 'dhcp-linux']
@@ -83,8 +85,9 @@ interface Server { name: string; pid: number; command: string; version: string; 
 
 function netbootEnv (): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NETBOOT_')))
-  // --tftp-worker off: the same build with TFTP on the main event loop (tftp.worker: false), for A/B runs
+  // --tftp-worker / --dhcp-worker off: the same build with that service on the main event loop, for A/B runs
   if (OPTS.tftpWorker === 'off') env.NETBOOT_TFTP__WORKER = 'false'
+  if (OPTS.dhcpWorker === 'off') env.NETBOOT_DHCP__WORKER = 'false'
   return env
 }
 

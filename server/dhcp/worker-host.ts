@@ -54,9 +54,8 @@ import { workerScript } from '../worker-url.js'
 import type { SubnetRuntime } from './engine.js'
 import { dhcpMetrics, type DhcpMetrics } from './server.js'
 
-/** pino's numeric levels. */
-export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const
-export type LevelName = keyof typeof LEVELS
+import { LEVELS, type LevelName, type LogRecord } from '../thread-relay.js'
+export { LEVELS, type LevelName } from '../thread-relay.js'
 
 const CLOSE_DEADLINE_MS = 15_000
 
@@ -103,7 +102,7 @@ export type CounterDelta = [metric: 'requests' | 'replies' | 'drops', label: str
 
 export type FromWorker =
   | { t: 'batch', items: FromWorker[] }
-  | { t: 'log', level: Exclude<LevelName, 'silent'>, obj: Record<string, unknown>, msg?: string }
+  | LogRecord
   /** One turn's metrics: counter sums, and latency observations as [type, seconds] pairs flattened. */
   | { t: 'metrics', counters: CounterDelta[], latency: Array<string | number> }
   | { t: 'listening', ports: number[], buffers?: BufferSizes, leases: number }

@@ -17,7 +17,6 @@
  * else keeps its loop alive (the parentPort listener is removed).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import pino, { type Logger } from 'pino'
 import { Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
 import { NetbootError } from '../errors.js'
@@ -27,54 +26,26 @@ import { DhcpEngine, type Decision, type EngineConfig } from './engine.js'
 import { LeaseTable } from './lease/table.js'
 import { DhcpServer, type DhcpMetrics } from './server.js'
 import { engineConfig } from './setup.js'
-import { LEVELS, type CounterDelta, type FromWorker, type LevelName, type ToWorker, type WorkerInit } from './worker-host.js'
+import { Outbox, workerLogger } from '../thread-relay.js'
+import type { CounterDelta, FromWorker, ToWorker, WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
 const generation = new Int32Array(init.generation)
 
-// ---- outbox: one postMessage per turn of the loop ---------------------------
+// ---- outbox: one postMessage per turn of the loop (../thread-relay.ts) --------
 
-let outbox: FromWorker[] = []
 const counters = new Map<string, CounterDelta>()
 let latency: Array<string | number> = []
-let flushing = false
-
-function schedule (): void {
-  if (!flushing) {
-    flushing = true
-    setImmediate(flush)
-  }
-}
-
-function send (m: FromWorker): void {
-  outbox.push(m)
-  schedule()
-}
-
-function flush (): void {
-  flushing = false
-  if (counters.size > 0 || latency.length > 0) {
-    outbox.push({ t: 'metrics', counters: [...counters.values()], latency })
-    counters.clear()
-    latency = []
-  }
-  if (outbox.length === 0) return
-  const batch = outbox
-  outbox = []
-  try {
-    port.postMessage({ t: 'batch', items: batch } satisfies FromWorker)
-  } catch {
-    // a value that cannot be cloned (a function in a log object): send each item alone, the bad ones as text
-    for (const m of batch) {
-      try {
-        port.postMessage(m)
-      } catch (e) {
-        port.postMessage({ t: 'log', level: 'warn', obj: { err: (e as Error).message, record: String((m as { msg?: string }).msg ?? m.t) }, msg: 'dhcp worker: a record could not be sent' } satisfies FromWorker)
-      }
-    }
-  }
-}
+const outbox = new Outbox<FromWorker>(port, 'dhcp', (add) => {
+  if (counters.size === 0 && latency.length === 0) return
+  add({ t: 'metrics', counters: [...counters.values()], latency })
+  counters.clear()
+  latency = []
+})
+const send = (m: FromWorker): void => { outbox.send(m) }
+const flush = (): void => { outbox.flush() }
+const schedule = (): void => { outbox.schedule() }
 
 /** Counter increments summed per (metric, label) until the turn's message; latency observations listed. */
 const metrics: DhcpMetrics = (() => {
@@ -92,59 +63,6 @@ const metrics: DhcpMetrics = (() => {
     latency: { observe: (l, s) => { latency.push(l.type, s); schedule() } },
   }
 })()
-
-// ---- a pino-shaped logger whose records go to the host ----------------------
-
-/**
- * What server.ts and net/socket-buffers.ts use of pino's Logger: the level
- * methods, isLevelEnabled, level and child. Records cross as (level, object,
- * message); the host writes them through its own `component: dhcp` logger, so
- * redaction, timestamps and bindings are the main thread's, as in-process.
- * (The same shape as tftp/worker.ts's.)
- */
-function workerLogger (level: LevelName, bindings: Record<string, unknown> = {}): Logger {
-  const threshold = LEVELS[level]
-  const method = (name: Exclude<LevelName, 'silent'>) => (a?: unknown, b?: unknown, ...rest: unknown[]): void => {
-    if (LEVELS[name] < threshold) return
-    let obj: Record<string, unknown>
-    let msg: string | undefined
-    if (typeof a === 'string') {
-      obj = { ...bindings }
-      msg = [a, b, ...rest].filter((x) => x !== undefined).map(String).join(' ')
-    } else {
-      const o = a instanceof Error ? { err: pino.stdSerializers.err(a) } : serializeErrors((a as Record<string, unknown> | undefined) ?? {})
-      obj = Object.keys(bindings).length === 0 ? o : { ...bindings, ...o }
-      msg = typeof b === 'string' ? b : undefined
-    }
-    send({ t: 'log', level: name, obj, ...(msg !== undefined ? { msg } : {}) })
-  }
-  const log = {
-    level,
-    trace: method('trace'),
-    debug: method('debug'),
-    info: method('info'),
-    warn: method('warn'),
-    error: method('error'),
-    fatal: method('fatal'),
-    silent: () => {},
-    isLevelEnabled: (l: string) => (LEVELS[l as LevelName] ?? Infinity) >= threshold && threshold !== LEVELS.silent,
-    child: (b: Record<string, unknown>) => workerLogger(level, { ...bindings, ...b }),
-  }
-  return log as unknown as Logger
-}
-
-/**
- * Errors in a record, as pino's err serializer writes them (type, message, stack,
- * code, errno, syscall, ...): a structured clone would keep only name, message
- * and stack, losing a socket error's code.
- */
-function serializeErrors (o: Record<string, unknown>): Record<string, unknown> {
-  let out: Record<string, unknown> | undefined
-  for (const [k, v] of Object.entries(o)) {
-    if (v instanceof Error) (out ??= { ...o })[k] = pino.stdSerializers.err(v)
-  }
-  return out ?? o
-}
 
 // ---- the service ------------------------------------------------------------
 
@@ -200,7 +118,7 @@ async function start (): Promise<{ leases: number }> {
   store.followGeneration(Atomics.load(generation, 0))
   const leases = await LeaseTable.load(store, Date.now())
   const engine = new FollowingEngine(engineConfig(init.config as LoadedConfig, [...init.subnets]), store, leases)
-  server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level), registry: new Registry(), metrics })
+  server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level, send), registry: new Registry(), metrics })
   await server.start()
   return { leases: leases.size }
 }
