@@ -43,21 +43,19 @@
  *   committed) and resolves when the thread has exited; a thread that has not
  *   exited CLOSE_DEADLINE_MS later is terminated, with a warning.
  */
-import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import type { Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
-import { NetbootError, type ErrorCode, type ErrorDetail } from '../errors.js'
+import { NetbootError } from '../errors.js'
 import type { BufferSizes } from '../net/socket-buffers.js'
+import { ServiceThread, levelOf, type RestartBudget, type ThreadMessage } from '../service-thread.js'
 import type { SqliteStore } from '../store/sqlite/sqlite-store.js'
+import type { LevelName } from '../thread-relay.js'
 import { workerScript } from '../worker-url.js'
 import type { SubnetRuntime } from './engine.js'
 import { dhcpMetrics, type DhcpMetrics } from './server.js'
 
-import { LEVELS, type LevelName, type LogRecord } from '../thread-relay.js'
 export { LEVELS, type LevelName } from '../thread-relay.js'
-
-const CLOSE_DEADLINE_MS = 15_000
 
 /** What startDhcp returns in either mode (DhcpServer in-process, the host in worker mode). */
 export interface DhcpService {
@@ -100,14 +98,13 @@ export type ToWorker =
 /** Counter increments of one turn: [metric, label value, count]. */
 export type CounterDelta = [metric: 'requests' | 'replies' | 'drops', label: string, n: number]
 
-export type FromWorker =
-  | { t: 'batch', items: FromWorker[] }
-  | LogRecord
+/** The DHCP thread's own messages (ThreadMessage: batches, log records, start-failed, closed). */
+export type DhcpMessage =
   /** One turn's metrics: counter sums, and latency observations as [type, seconds] pairs flattened. */
   | { t: 'metrics', counters: CounterDelta[], latency: Array<string | number> }
   | { t: 'listening', ports: number[], buffers?: BufferSizes, leases: number }
-  | { t: 'start-failed', message: string, code?: string, details?: unknown, errno?: string }
-  | { t: 'closed' }
+
+export type FromWorker = DhcpMessage | ThreadMessage
 
 export interface DhcpWorkerOptions {
   readonly loaded: LoadedConfig
@@ -119,7 +116,7 @@ export interface DhcpWorkerOptions {
   readonly log: Logger
   readonly registry: Registry
   /** Crash restarts allowed per window; default 3 in 60 s. */
-  readonly restarts?: { readonly max: number, readonly windowMs: number }
+  readonly restarts?: RestartBudget
 }
 
 export interface DhcpWorkerService extends DhcpService {
@@ -134,32 +131,16 @@ export interface DhcpWorkerService extends DhcpService {
   crashForTest (message: string): void
 }
 
-/** The lowest level `log` writes (pino's levels), or silent. */
-function levelOf (log: Logger): LevelName {
-  for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) if (log.isLevelEnabled(l)) return l
-  return 'silent'
-}
-
-type State = 'new' | 'starting' | 'running' | 'restarting' | 'failed' | 'closing' | 'closed'
-
-class DhcpWorkerHost implements DhcpWorkerService {
-  private state: State = 'new'
-  private worker: Worker | undefined
+class DhcpWorkerHost extends ServiceThread<DhcpMessage> implements DhcpWorkerService {
   private readonly generation = new Int32Array(new SharedArrayBuffer(4))
   private readonly metrics: DhcpMetrics
-  private readonly crashes: number[] = []
-  private restarts = 0
-  private exited: Promise<void> = Promise.resolve()
   private unfollow: (() => void) | undefined
-  /** Settles the pending start(): the first start or a restart. */
-  private started: { resolve (): void, reject (e: Error): void } | undefined
-  /** The running thread reported start-failed: its exit is not a crash. */
-  private startFailed = false
   private bound: number[] = []
   private buffers: BufferSizes | undefined
   private leases = 0
 
   constructor (private readonly opts: DhcpWorkerOptions) {
+    super('dhcp', opts.log, workerScript(import.meta.url, 'worker'), opts.restarts)
     const file = opts.store.file
     if (file === '' || file === ':memory:') {
       throw new NetbootError('CONFIG_INVALID', 'dhcp.worker: the DHCP worker opens the database file itself; a private (in-memory) database cannot be shared: set dhcp.worker: false',
@@ -168,104 +149,44 @@ class DhcpWorkerHost implements DhcpWorkerService {
     this.metrics = dhcpMetrics(opts.registry)
   }
 
-  private get log (): Logger { return this.opts.log }
-
   async start (): Promise<void> {
     if (this.state !== 'new') throw new Error('dhcp server already started')
-    this.state = 'starting'
     // from now on every admin change is in the shared word before its caller resumes
     Atomics.store(this.generation, 0, this.opts.store.generation)
     this.unfollow = this.opts.store.onChange((g) => { Atomics.store(this.generation, 0, g) })
     try {
-      await this.spawn(this.opts.server.port)
+      await this.startThread()
     } catch (e) {
       this.unfollow()
       this.unfollow = undefined
-      this.state = 'closed'
       throw e
     }
-    this.state = 'running'
   }
 
-  private spawn (port: number): Promise<void> {
+  /** Port 0 (tests) bound one socket on a port the kernel chose: a restart takes the same again. */
+  private port (restart: boolean): number {
+    return restart && this.opts.server.port === 0 ? this.bound[0] ?? 0 : this.opts.server.port
+  }
+
+  protected workerData (restart: boolean): WorkerInit {
     const { loaded, subnets, server, store } = this.opts
-    const init: WorkerInit = {
+    return {
       config: { config: loaded.config },
       subnets,
-      server: { ...server, port },
+      server: { ...server, port: this.port(restart) },
       dbPath: store.file,
       synchronous: loaded.config.database.synchronous,
       level: levelOf(this.log),
       generation: this.generation.buffer as SharedArrayBuffer,
     }
-    const worker = new Worker(workerScript(import.meta.url, 'worker'), { workerData: init })
-    this.worker = worker
-    this.startFailed = false
-    let lastError: Error | undefined
-    worker.on('message', (m: FromWorker) => this.receive(m))
-    worker.on('error', (e) => { lastError = e })
-    this.exited = new Promise((resolve) => {
-      worker.once('exit', (code) => {
-        if (this.worker === worker) this.worker = undefined
-        resolve()
-        this.onExit(code, lastError)
-      })
-    })
-    return new Promise((resolve, reject) => { this.started = { resolve, reject } })
   }
 
-  private onExit (code: number, err: Error | undefined): void {
-    if (this.startFailed) {
-      // its start() (or restart) is rejected with the reason the worker gave
-      this.startFailed = false
-      return
-    }
-    if (this.started !== undefined) {
-      const s = this.started
-      this.started = undefined
-      s.reject(err ?? new Error(`dhcp worker exited with code ${code} before listening`))
-      return
-    }
-    if (this.state === 'closing' || this.state === 'closed' || this.state === 'failed') return
-    this.log.error({ err: err?.message ?? `exit code ${code}`, stack: err?.stack, exitCode: code }, 'dhcp worker crashed')
-    this.restart()
+  protected restartFields (): Record<string, unknown> {
+    return { port: this.port(true) }
   }
 
-  /** Bounded: at most restarts.max crashes per restarts.windowMs, then DHCP stays down, said at error. */
-  private restart (): void {
-    const { max, windowMs } = this.opts.restarts ?? { max: 3, windowMs: 60_000 }
-    const now = performance.now()
-    this.crashes.push(now)
-    while (this.crashes.length > 0 && now - this.crashes[0]! > windowMs) this.crashes.shift()
-    if (this.crashes.length > max) {
-      this.state = 'failed'
-      this.log.error({ crashes: this.crashes.length, windowMs }, 'dhcp worker crashed too often; not restarted: DHCP is not served')
-      return
-    }
-    this.state = 'restarting'
-    // port 0 (tests) bound one socket on a port the kernel chose: take the same again
-    const port = this.opts.server.port === 0 ? this.bound[0] ?? 0 : this.opts.server.port
-    this.spawn(port).then(() => {
-      if (this.state !== 'restarting') return
-      this.state = 'running'
-      this.restarts++
-      this.log.warn({ port, restarts: this.restarts }, 'dhcp worker restarted')
-    }, (e: Error) => {
-      if (this.state !== 'restarting') return
-      this.log.error({ port, err: e.message }, 'dhcp worker restart failed')
-      setTimeout(() => { if (this.state === 'restarting') this.restart() }, 1000).unref()
-    })
-  }
-
-  private receive (m: FromWorker): void {
+  protected handle (m: DhcpMessage): void {
     switch (m.t) {
-      case 'batch':
-        for (const i of m.items) this.receive(i)
-        return
-      case 'log':
-        if (m.msg !== undefined) this.log[m.level](m.obj, m.msg)
-        else this.log[m.level](m.obj)
-        return
       case 'metrics':
         for (const [metric, label, n] of m.counters) {
           if (metric === 'drops') this.metrics.drops.inc({ reason: label }, n)
@@ -273,51 +194,19 @@ class DhcpWorkerHost implements DhcpWorkerService {
         }
         for (let i = 0; i + 1 < m.latency.length; i += 2) this.metrics.latency.observe({ type: m.latency[i] as string }, m.latency[i + 1] as number)
         return
-      case 'listening': {
+      case 'listening':
         this.bound = m.ports
         this.buffers = m.buffers
         this.leases = m.leases
-        const s = this.started
-        this.started = undefined
-        s?.resolve()
-        return
-      }
-      case 'start-failed': {
-        this.startFailed = true
-        const s = this.started
-        this.started = undefined
-        let e: Error
-        if (m.code !== undefined) e = new NetbootError(m.code as ErrorCode, m.message, (m.details ?? []) as ErrorDetail[])
-        else {
-          e = new Error(m.message)
-          if (m.errno !== undefined) (e as NodeJS.ErrnoException).code = m.errno
-        }
-        // settled once the thread has ended: a failed start leaves nothing running
-        void this.exited.then(() => s?.reject(e))
-        return
-      }
-      case 'closed':
-        return
+        this.listening()
     }
   }
 
-  async close (): Promise<void> {
-    if (this.state === 'closing' || this.state === 'closed') return await this.exited
-    this.state = 'closing'
+  override async close (): Promise<void> {
     this.unfollow?.()
     this.unfollow = undefined
-    const worker = this.worker
-    if (worker !== undefined) {
-      worker.postMessage({ t: 'close' } satisfies ToWorker)
-      const timer = setTimeout(() => {
-        this.log.warn({ deadlineMs: CLOSE_DEADLINE_MS }, 'dhcp worker did not stop in time; terminated')
-        void worker.terminate()
-      }, CLOSE_DEADLINE_MS)
-      await this.exited
-      clearTimeout(timer)
-    }
+    await super.close()
     this.bound = []
-    this.state = 'closed'
   }
 
   socketBuffers (): BufferSizes | undefined {
@@ -330,18 +219,6 @@ class DhcpWorkerHost implements DhcpWorkerService {
 
   leasesLoaded (): number {
     return this.leases
-  }
-
-  threadId (): number | undefined {
-    return this.worker?.threadId
-  }
-
-  restartCount (): number {
-    return this.restarts
-  }
-
-  crashForTest (message: string): void {
-    this.worker?.postMessage({ t: 'crash', message } satisfies ToWorker)
   }
 }
 

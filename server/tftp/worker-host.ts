@@ -29,18 +29,15 @@
  *   in-process) and resolves when the thread has exited; a thread that has not
  *   exited CLOSE_DEADLINE_MS later is terminated, with a warning.
  */
-import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
-import { NetbootError, type ErrorCode, type ErrorDetail } from '../errors.js'
 import { createTftpServer, type TftpEvents, type TftpServer, type TftpServerOptions } from './server.js'
 import { workerScript } from '../worker-url.js'
-
-import { LEVELS, type LevelName, type LogRecord } from '../thread-relay.js'
+import { ServiceThread, levelOf, type RestartBudget, type ThreadMessage } from '../service-thread.js'
+import type { LevelName } from '../thread-relay.js'
 export { LEVELS, type LevelName } from '../thread-relay.js'
 
 /** How often the worker publishes its transfer counts. */
 export const COUNTS_MS = 10
-const CLOSE_DEADLINE_MS = 15_000
 
 /** The settings that cross as workerData (TftpServerOptions without log, events, virtualFiles). */
 export type WorkerSettings = Omit<TftpServerOptions, 'log' | 'events' | 'virtualFiles'>
@@ -61,13 +58,12 @@ export type ToWorker =
   | { t: 'close' }
   | { t: 'crash', message: string }
 
-export type FromWorker =
-  | { t: 'batch', items: FromWorker[] }
-  | LogRecord
+/** The TFTP thread's own messages (ThreadMessage: batches, log records, start-failed, closed). */
+export type TftpMessage =
   | { t: 'event', name: keyof TftpEvents, args: unknown[] }
   | { t: 'listening', port: number }
-  | { t: 'start-failed', message: string, code?: string, details?: unknown, errno?: string }
-  | { t: 'closed' }
+
+export type FromWorker = TftpMessage | ThreadMessage
 
 export interface TftpWorkerOptions extends WorkerSettings {
   readonly log: Logger
@@ -77,7 +73,7 @@ export interface TftpWorkerOptions extends WorkerSettings {
   /** Names served from a file outside the root (linked.ts linkedTargets). */
   readonly links?: Readonly<Record<string, string>>
   /** Crash restarts allowed per window; default 3 in 60 s. */
-  readonly restarts?: { readonly max: number, readonly windowMs: number }
+  readonly restarts?: RestartBudget
 }
 
 export interface TftpWorkerServer extends TftpServer {
@@ -91,27 +87,14 @@ export interface TftpWorkerServer extends TftpServer {
   crashForTest (message: string): void
 }
 
-/** The lowest level `log` writes (pino's levels), or silent. */
-function levelOf (log: Logger): LevelName {
-  for (const l of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) if (log.isLevelEnabled(l)) return l
-  return 'silent'
-}
-
-type State = 'new' | 'starting' | 'running' | 'restarting' | 'failed' | 'closing' | 'closed'
-
-class WorkerHost implements TftpWorkerServer {
-  private state: State = 'new'
-  private worker: Worker | undefined
+class WorkerHost extends ServiceThread<TftpMessage> implements TftpWorkerServer {
   private readonly counts = new Int32Array(new SharedArrayBuffer(8))
   private readonly files: Map<string, Buffer>
   private readonly settings: WorkerSettings
-  private readonly crashes: number[] = []
-  private restarts = 0
-  private exited: Promise<void> = Promise.resolve()
-  /** Settles the pending start(): the first start or a restart. */
-  private started: { resolve (port: number): void, reject (e: Error): void } | undefined
+  private boundPort = 0
 
   constructor (private readonly opts: TftpWorkerOptions) {
+    super('tftp', opts.log, workerScript(import.meta.url, 'worker'), opts.restarts)
     const { log, events, virtualFiles, links, restarts, ...settings } = opts
     // the engine's own validation, now, in this thread: a bad key throws CONFIG_INVALID naming it
     createTftpServer({ ...settings, log })
@@ -119,99 +102,34 @@ class WorkerHost implements TftpWorkerServer {
     this.files = new Map(Object.entries(virtualFiles ?? {}))
   }
 
-  private get log (): Logger { return this.opts.log }
-
   async start (): Promise<{ port: number }> {
-    if (this.state !== 'new') throw new Error('tftp server already started')
-    this.state = 'starting'
-    const port = await this.spawn(this.settings.port ?? 69)
-    this.state = 'running'
-    return { port }
+    await this.startThread()
+    return { port: this.boundPort }
   }
 
-  private spawn (port: number): Promise<number> {
-    const init: WorkerInit = {
-      options: { ...this.settings, port },
+  /** A restart takes the port the first start bound (port 0 in tests: the kernel's choice). */
+  protected workerData (restart: boolean): WorkerInit {
+    return {
+      options: { ...this.settings, port: restart ? this.boundPort : this.settings.port ?? 69 },
       level: levelOf(this.log),
       files: Object.fromEntries(this.files),
       links: { ...this.opts.links },
       events: (Object.keys(this.opts.events ?? {}) as Array<keyof TftpEvents>).filter((k) => typeof this.opts.events?.[k] === 'function'),
       counts: this.counts.buffer as SharedArrayBuffer,
     }
-    const worker = new Worker(workerScript(import.meta.url, 'worker'), { workerData: init })
-    this.worker = worker
-    this.startFailed = false
-    let lastError: Error | undefined
-    worker.on('message', (m: FromWorker) => this.receive(m))
-    worker.on('error', (e) => { lastError = e })
-    this.exited = new Promise((resolve) => {
-      worker.once('exit', (code) => {
-        if (this.worker === worker) this.worker = undefined
-        Atomics.store(this.counts, 0, 0)
-        Atomics.store(this.counts, 1, 0)
-        resolve()
-        this.onExit(code, lastError)
-      })
-    })
-    return new Promise((resolve, reject) => { this.started = { resolve, reject } })
   }
 
-  private onExit (code: number, err: Error | undefined): void {
-    if (this.startFailed) {
-      // its start() (or restart) is rejected with the reason the worker gave
-      this.startFailed = false
-      return
-    }
-    if (this.started !== undefined) {
-      // died before listening (start-failed already settled it otherwise)
-      const s = this.started
-      this.started = undefined
-      s.reject(err ?? new Error(`tftp worker exited with code ${code} before listening`))
-      return
-    }
-    if (this.state === 'closing' || this.state === 'closed' || this.state === 'failed') return
-    this.log.error({ err: err?.message ?? `exit code ${code}`, stack: err?.stack, exitCode: code }, 'tftp worker crashed')
-    this.restart()
+  protected restartFields (): Record<string, unknown> {
+    return { port: this.boundPort }
   }
 
-  /** Bounded: at most restarts.max crashes per restarts.windowMs, then TFTP stays down, said at error. */
-  private restart (): void {
-    const { max, windowMs } = this.opts.restarts ?? { max: 3, windowMs: 60_000 }
-    const now = performance.now()
-    this.crashes.push(now)
-    while (this.crashes.length > 0 && now - this.crashes[0]! > windowMs) this.crashes.shift()
-    if (this.crashes.length > max) {
-      this.state = 'failed'
-      this.log.error({ crashes: this.crashes.length, windowMs }, 'tftp worker crashed too often; not restarted: TFTP is not served')
-      return
-    }
-    this.state = 'restarting'
-    const port = this.boundPort
-    this.spawn(port).then(() => {
-      if (this.state !== 'restarting') return
-      this.state = 'running'
-      this.restarts++
-      this.log.warn({ port, restarts: this.restarts }, 'tftp worker restarted')
-    }, (e: Error) => {
-      if (this.state !== 'restarting') return
-      this.log.error({ port, err: e.message }, 'tftp worker restart failed')
-      setTimeout(() => { if (this.state === 'restarting') this.restart() }, 1000).unref()
-    })
+  protected override threadExited (): void {
+    Atomics.store(this.counts, 0, 0)
+    Atomics.store(this.counts, 1, 0)
   }
 
-  private boundPort = 0
-  /** The running thread reported start-failed: its exit is not a crash. */
-  private startFailed = false
-
-  private receive (m: FromWorker): void {
+  protected handle (m: TftpMessage): void {
     switch (m.t) {
-      case 'batch':
-        for (const i of m.items) this.receive(i)
-        return
-      case 'log':
-        if (m.msg !== undefined) this.log[m.level](m.obj, m.msg)
-        else this.log[m.level](m.obj)
-        return
       case 'event': {
         const fn = this.opts.events?.[m.name] as ((...a: unknown[]) => void) | undefined
         try {
@@ -221,57 +139,17 @@ class WorkerHost implements TftpWorkerServer {
         }
         return
       }
-      case 'listening': {
+      case 'listening':
         this.boundPort = m.port
-        const s = this.started
-        this.started = undefined
-        s?.resolve(m.port)
-        return
-      }
-      case 'start-failed': {
-        this.startFailed = true
-        const s = this.started
-        this.started = undefined
-        let e: Error
-        if (m.code !== undefined) e = new NetbootError(m.code as ErrorCode, m.message, (m.details ?? []) as ErrorDetail[])
-        else {
-          e = new Error(m.message)
-          if (m.errno !== undefined) (e as NodeJS.ErrnoException).code = m.errno
-        }
-        // settled once the thread has ended: a failed start leaves nothing running
-        void this.exited.then(() => s?.reject(e))
-        return
-      }
-      case 'closed':
-        return
+        this.listening()
     }
-  }
-
-  private post (m: ToWorker): void {
-    this.worker?.postMessage(m)
   }
 
   setVirtualFile (name: string, bytes: Buffer): void {
     if (!this.files.has(name)) throw new Error(`tftp: ${name} is not a virtual file of this server`)
     if (this.files.get(name)!.equals(bytes)) return
     this.files.set(name, bytes)
-    this.post({ t: 'files', files: { [name]: bytes } })
-  }
-
-  async close (): Promise<void> {
-    if (this.state === 'closing' || this.state === 'closed') return await this.exited
-    this.state = 'closing'
-    const worker = this.worker
-    if (worker !== undefined) {
-      this.post({ t: 'close' })
-      const timer = setTimeout(() => {
-        this.log.warn({ deadlineMs: CLOSE_DEADLINE_MS }, 'tftp worker did not stop in time; terminated')
-        void worker.terminate()
-      }, CLOSE_DEADLINE_MS)
-      await this.exited
-      clearTimeout(timer)
-    }
-    this.state = 'closed'
+    this.post({ t: 'files', files: { [name]: bytes } } satisfies ToWorker)
   }
 
   activeTransfers (): number {
@@ -280,18 +158,6 @@ class WorkerHost implements TftpWorkerServer {
 
   queuedRequests (): number {
     return Atomics.load(this.counts, 1)
-  }
-
-  threadId (): number | undefined {
-    return this.worker?.threadId
-  }
-
-  restartCount (): number {
-    return this.restarts
-  }
-
-  crashForTest (message: string): void {
-    this.post({ t: 'crash', message })
   }
 }
 
