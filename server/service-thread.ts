@@ -21,7 +21,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger } from 'pino'
 import { NetbootError, type ErrorCode, type ErrorDetail } from './errors.js'
-import type { LevelName, LogRecord } from './thread-relay.js'
+import type { LevelName, LogRecord, StartFailed } from './thread-relay.js'
 
 export const CLOSE_DEADLINE_MS = 15_000
 
@@ -29,7 +29,7 @@ export const CLOSE_DEADLINE_MS = 15_000
 export type ThreadMessage =
   | { t: 'batch', items: unknown[] }
   | LogRecord
-  | { t: 'start-failed', message: string, code?: string, details?: unknown, errno?: string }
+  | StartFailed
   | { t: 'closed' }
 
 /** The lowest level `log` writes (pino's levels), or silent: the worker builds only the records it would write. */

@@ -16,6 +16,7 @@
  */
 import type { MessagePort } from 'node:worker_threads'
 import pino, { type Logger } from 'pino'
+import { NetbootError } from './errors.js'
 
 /** pino's numeric levels. */
 export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const
@@ -27,6 +28,27 @@ export interface LogRecord {
   readonly level: Exclude<LevelName, 'silent'>
   readonly obj: Record<string, unknown>
   readonly msg?: string
+}
+
+/** Why the service could not start, as it crosses (service-thread.ts rebuilds the error from it). */
+export interface StartFailed {
+  readonly t: 'start-failed'
+  readonly message: string
+  /** A NetbootError's code and details. */
+  readonly code?: string
+  readonly details?: unknown
+  /** A system error's code (EADDRINUSE, ENODEV, ...). */
+  readonly errno?: string
+}
+
+export function startFailed (e: unknown): StartFailed {
+  const err = e as Error
+  return {
+    t: 'start-failed',
+    message: err?.message ?? String(e),
+    ...(err instanceof NetbootError ? { code: err.code, details: JSON.parse(JSON.stringify(err.details ?? null)) as unknown } : {}),
+    ...(typeof (err as NodeJS.ErrnoException)?.code === 'string' && !(err instanceof NetbootError) ? { errno: (err as NodeJS.ErrnoException).code } : {}),
+  }
 }
 
 export class Outbox<M extends { readonly t: string }> {

@@ -19,14 +19,13 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
-import { NetbootError } from '../errors.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
 import type { ClientMessageType, DhcpPacket } from './codec/index.js'
 import { DhcpEngine, type Decision, type EngineConfig } from './engine.js'
 import { LeaseTable } from './lease/table.js'
 import { DhcpServer, type DhcpMetrics } from './server.js'
 import { engineConfig } from './setup.js'
-import { Outbox, workerLogger } from '../thread-relay.js'
+import { Outbox, startFailed, workerLogger } from '../thread-relay.js'
 import type { CounterDelta, FromWorker, ToWorker, WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
@@ -132,12 +131,6 @@ try {
   port.off('message', onMessage)
   await server?.close().catch(() => {})
   await store?.close().catch(() => {})
-  const err = e as Error
-  send({
-    t: 'start-failed',
-    message: err?.message ?? String(e),
-    ...(err instanceof NetbootError ? { code: err.code, details: JSON.parse(JSON.stringify(err.details ?? null)) as unknown } : {}),
-    ...(typeof (err as NodeJS.ErrnoException)?.code === 'string' && !(err instanceof NetbootError) ? { errno: (err as NodeJS.ErrnoException).code } : {}),
-  })
+  send(startFailed(e))
   flush()
 }

@@ -16,11 +16,10 @@
  * keeps its loop alive (the parentPort listener is removed).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { NetbootError } from '../errors.js'
 import { createTftpServer, type TftpEvents } from './server.js'
 import { keptFile } from './linked.js'
 import type { VirtualFile } from './files.js'
-import { Outbox, workerLogger } from '../thread-relay.js'
+import { Outbox, startFailed, workerLogger } from '../thread-relay.js'
 import { COUNTS_MS, type FromWorker, type ToWorker, type WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
@@ -101,12 +100,6 @@ try {
 } catch (e) {
   clearInterval(countTimer)
   port.off('message', onMessage)
-  const err = e as Error
-  send({
-    t: 'start-failed',
-    message: err?.message ?? String(e),
-    ...(err instanceof NetbootError ? { code: err.code, details: JSON.parse(JSON.stringify(err.details ?? null)) as unknown } : {}),
-    ...(typeof (err as NodeJS.ErrnoException)?.code === 'string' && !(err instanceof NetbootError) ? { errno: (err as NodeJS.ErrnoException).code } : {}),
-  })
+  send(startFailed(e))
   flush()
 }
