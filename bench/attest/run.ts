@@ -78,8 +78,7 @@ if (flag('-h') || flag('--help')) {
 // The measuring process is a child of this one: under `nice` (others share this machine, as bench/dhcp
 // does), and killed if the whole run takes longer than --max-minutes (rounds are bounded one by one too).
 if (process.env.NETBOOT_BENCH_CHILD !== '1') {
-  // --expose-gc: the service stage collects the soft TPMs' garbage between the timed server phases (service-stage.ts)
-  const cmd = [process.execPath, '--expose-gc', ...process.execArgv, ...process.argv.slice(1)]
+  const cmd = [process.execPath, ...process.execArgv, ...process.argv.slice(1)]
   const r = spawnSync(OPTS.nice !== 0 ? 'nice' : cmd[0]!, OPTS.nice !== 0 ? ['-n', String(OPTS.nice), ...cmd] : cmd.slice(1), {
     stdio: 'inherit', env: { ...process.env, NETBOOT_BENCH_CHILD: '1' }, timeout: OPTS.maxMinutes * 60_000, killSignal: 'SIGKILL',
   })

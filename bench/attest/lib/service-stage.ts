@@ -139,7 +139,6 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
   for (let b = 0; b < fleet.length && Date.now() - t0 < o.deadlineMs; b += o.batch) {
     const batch = fleet.slice(b, b + o.batch)
     const reqs = batch.map(startRequest)
-    collect()
     let s = span()
     const chs = await pool(reqs, o.concurrency, async (r, i) => await svc.start(r, `10.1.${(b + i) >> 8 & 0xff}.${(b + i) & 0xff}`))
     add(start, s())
@@ -148,7 +147,6 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
     const tp = span()
     const fins: AttestFinishRequest[] = []
     chs.forEach((c, i) => { if (c.status === 'fulfilled') fins.push(agentFinish(batch[i]!, c.value)) })
-    collect()
     tpmMs += tp().cpuMs
 
     s = span()
@@ -177,16 +175,6 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
     tpmUsPerAttestation: round((tpmMs * 1000) / n),
     ...(done < fleet.length ? { note: `stopped after ${done} of ${fleet.length} nodes at the ${o.deadlineMs / 1000} s deadline` } : {}),
   }
-}
-
-/**
- * The soft TPMs run in this process between the timed server phases and leave
- * garbage (keys, quotes, 38 KB event logs) that no server has: a collection now,
- * counted on the TPM side, so the server phases pay only for their own garbage.
- * run.ts starts the measuring process with --expose-gc.
- */
-function collect (): void {
-  (globalThis as { gc?: () => void }).gc?.()
 }
 
 export async function makeService (d: Dist, env: Env, policy: 'learn' | 'enforce', verifyThreads?: number): Promise<AttestationService> {
