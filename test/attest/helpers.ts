@@ -1,7 +1,7 @@
 // Test-only builders: TPM structures from node:crypto keys, signatures made in
 // software, and a software TPM2_ActivateCredential (the inverse of makeCredential)
 // for round-trip tests that need the EK's private key.
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, privateDecrypt, sign, constants, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, privateDecrypt, sign, constants, timingSafeEqual, type JsonWebKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -37,10 +37,24 @@ export interface PublicSpec {
   kdf?: { scheme: number; hashAlg: number }
 }
 
+/**
+ * The public JWK of a key (RSA or EC; a private key gives its public half), safe for
+ * keys from generateKeyPairSync. Node 20 (seen on v20.20.2) deadlocks in
+ * `export({ format: 'jwk' })` of such a key when a garbage collection during the
+ * export frees the sync key-generation job: the job's destructor waits for the key's
+ * lock, which the export holds. A loop of generateKeyPairSync('ec') and a JWK export
+ * hangs within seconds; it hung the attestation benchmark's fleet. A copy made through
+ * SPKI DER shares nothing with the job; DER export and the async generators are not
+ * affected (hundreds of thousands of iterations).
+ */
+export function publicJwkOf(key: KeyObject): JsonWebKey {
+  const spki = (key.type === 'private' ? createPublicKey(key) : key).export({ format: 'der', type: 'spki' })
+  return createPublicKey({ key: spki, format: 'der', type: 'spki' }).export({ format: 'jwk' })
+}
+
 /** TPMT_PUBLIC bytes for an RSA or NIST-curve public key. */
 export function encodePublic(key: KeyObject, spec: PublicSpec = {}): Buffer {
-  const pub = key.type === 'private' ? createPublicKey(key) : key
-  const jwk = pub.export({ format: 'jwk' })
+  const jwk = publicJwkOf(key)
   const w = new Writer()
   const sym = (s: PublicSpec['symmetric']) => {
     if (s === undefined || s.alg === TPM_ALG.NULL) w.u16(TPM_ALG.NULL)
@@ -109,8 +123,8 @@ export function encodeAttest(s: AttestSpec): Buffer {
 export function signTpm(privateKey: KeyObject, sigAlg: number, hashAlg: number, data: Buffer): Buffer {
   const h = hashInfo(hashAlg)!
   if (sigAlg === TPM_ALG.ECDSA) {
-    const jwk = createPublicKey(privateKey).export({ format: 'jwk' })
-    const size = curveInfo({ 'P-256': 3, 'P-384': 4, 'P-521': 5 }[jwk.crv as string]!)!.size
+    const curve = privateKey.asymmetricKeyDetails?.namedCurve
+    const size = curveInfo({ prime256v1: 3, secp384r1: 4, secp521r1: 5 }[curve ?? '']!)!.size
     const rs = sign(h.name, data, { key: privateKey, dsaEncoding: 'ieee-p1363' })
     return new Writer().u16(sigAlg).u16(hashAlg).tpm2b(rs.subarray(0, size)).tpm2b(rs.subarray(size)).finish()
   }

@@ -11,7 +11,7 @@ import {
   publicKeyObject,
   type TpmtPublic,
 } from '../../server/attest/tpm/public.js'
-import { AK_ATTRS, EK_POLICY, encodePublic, fixture, reference, tpm2bOf } from './helpers.js'
+import { AK_ATTRS, EK_POLICY, encodePublic, fixture, publicJwkOf, reference, tpm2bOf } from './helpers.js'
 
 function decoded(buf: Buffer): TpmtPublic {
   const r = decodeTpm2bPublic(buf)
@@ -185,7 +185,7 @@ t.test('public areas that decode but are not usable keys', async (t) => {
 t.test('the Name hashes the received bytes, not a re-encoding', async (t) => {
   // A leading zero in the modulus field is kept in the bytes the Name covers.
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const jwk = ec.publicKey.export({ format: 'jwk' })
+  const jwk = publicJwkOf(ec.publicKey)
   const padded = new Writer().u16(TPM_ALG.ECC).u16(TPM_ALG.SHA256).u32(AK_ATTRS).tpm2b(Buffer.alloc(0)).u16(TPM_ALG.NULL).u16(TPM_ALG.ECDSA).u16(TPM_ALG.SHA256).u16(3).u16(TPM_ALG.NULL)
     .tpm2b(Buffer.concat([Buffer.of(0), Buffer.from(jwk.x!, 'base64url')])).tpm2b(Buffer.from(jwk.y!, 'base64url')).finish()
   const p = decodeTpmtPublic(padded)

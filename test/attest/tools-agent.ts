@@ -7,9 +7,10 @@
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { exportJWK, SignJWT, type JWK } from 'jose'
+import { SignJWT, type JWK } from 'jose'
 import { attest } from '../../proto/index.js'
 import { encodeToolsCredentialFile } from '../../server/attest/tpm/index.js'
+import { publicJwkOf } from './helpers.js'
 import { parsePcrYaml, type Swtpm } from './swtpm-harness.js'
 
 export interface Keys { ekPublic: Buffer; ekCert: Buffer; akPublic: Buffer }
@@ -42,7 +43,7 @@ export interface BootKey { jwk: JWK; privateKey: KeyObject; bytes: Buffer }
 
 export async function bootKey (): Promise<BootKey> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const jwk = await exportJWK(publicKey)
+  const jwk = publicJwkOf(publicKey) as JWK
   return { jwk, privateKey, bytes: Buffer.from(JSON.stringify(jwk)) }
 }
 

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPairSync } from 'node:crypto'
-import { compactDecrypt, exportJWK } from 'jose'
+import { compactDecrypt, type JWK } from 'jose'
 import pino from 'pino'
 import t, { type Test } from 'tap'
 import { parse as parseYaml } from 'yaml'
@@ -23,6 +23,7 @@ import { NodeTokens } from '../../server/tokens/node-token.js'
 import { AttestationService } from '../../server/attest/service.js'
 import { parseNodesFile } from '../../server/inventory/nodes-file.js'
 import { tempDir } from '../helpers/tmp.js'
+import { publicJwkOf } from '../attest/helpers.js'
 import { dpop } from '../attest/tools-agent.js'
 
 const PUBLIC = 'http://172.16.0.254:8080'
@@ -159,6 +160,6 @@ t.test('bad payloads are refused with the line, and nothing is stored', async (t
 /** The agent's boot key: one P-256 key that signs DPoP proofs (ES256) and receives JWEs (ECDH-ES). */
 async function bootKeyPair () {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const jwk = await exportJWK(publicKey)
+  const jwk = publicJwkOf(publicKey) as JWK
   return { jwk, privateKey, bytes: Buffer.from(JSON.stringify(jwk)) }
 }

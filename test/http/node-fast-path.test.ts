@@ -30,6 +30,7 @@ import { NodeTokens } from '../../server/tokens/node-token.js'
 import { SoftTpm } from '../sim/soft-tpm.js'
 import { bootTimeline } from '../e2e/timeline.js'
 import { tempDir } from '../helpers/tmp.js'
+import { publicJwkOf } from '../attest/helpers.js'
 
 const system = { kind: 'system' as const, id: 'test' }
 const PUBLIC = 'http://10.0.0.1:8080'
@@ -325,7 +326,7 @@ t.test('a full attestation over the fast path audits the client behind a trusted
   const ch = attest.AttestChallenge.decode(s.body)
   const credential = tpm.activateCredential(ch.credentialBlob, ch.encryptedSecret)
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' })
+  const { kty, crv, x, y } = publicJwkOf(publicKey)
   const bootKey = Buffer.from(JSON.stringify({ kty, crv, x, y }))
   const q = tpm.quote(createHash('sha256').update(ch.nonce).update(bootKey).digest(), ch.pcrs, 'sha256')
   const f = await post('/attest/v1/finish', attest.AttestFinish.encode({

@@ -7,7 +7,7 @@ import t from 'tap'
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import pino from 'pino'
-import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, exportJWK, jwtVerify } from 'jose'
+import { calculateJwkThumbprint, createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose'
 import { TPM_ALG } from '../../server/attest/tpm/alg.js'
 import { pcrBanks } from '../../server/attest/tpm/pcr.js'
 import { verifyQuote, verifyQuoteAsync } from '../../server/attest/tpm/quote.js'
@@ -17,7 +17,7 @@ import type { GoldenPcr } from '../../server/store/store.js'
 import { KeyRing } from '../../server/tokens/keys.js'
 import { NodeTokens, TOKEN_AUDIENCE } from '../../server/tokens/node-token.js'
 import { tempDir } from '../helpers/tmp.js'
-import { flipByte } from '../attest/helpers.js'
+import { flipByte, publicJwkOf } from '../attest/helpers.js'
 import { bootKey } from '../attest/tools-agent.js'
 import { SoftTpm } from './soft-tpm.js'
 
@@ -104,7 +104,7 @@ t.test('tokens: signed with node:crypto, verified by jose; thumbprints as jose c
   const key = await bootKey()
   const jkt = await NodeTokens.thumbprint(key.jwk)
   t.equal(jkt, await calculateJwkThumbprint(key.jwk, 'sha256'))
-  const rsaJwk = await exportJWK(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey)
+  const rsaJwk = publicJwkOf(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey) as JWK
   t.equal(await NodeTokens.thumbprint(rsaJwk), await calculateJwkThumbprint(rsaJwk, 'sha256'), 'other key types: jose’s own')
 
   const now = Date.now()

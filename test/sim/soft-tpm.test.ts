@@ -2,7 +2,7 @@
 // verifier and by independent tools (tpm2-tools, openssl), and anything altered is
 // refused. Real-peer checks fail, never skip, when the tools are missing.
 import t from 'tap'
-import { X509Certificate, constants, createHash, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, sign, verify } from 'node:crypto'
+import { X509Certificate, constants, createHash, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, sign, verify } from 'node:crypto'
 import { execFile, spawnSync } from 'node:child_process'
 import { writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,7 +20,7 @@ import { SqliteStore } from '../../server/store/sqlite/sqlite-store.js'
 import { KeyRing } from '../../server/tokens/keys.js'
 import { NodeTokens } from '../../server/tokens/node-token.js'
 import { tempDir } from '../helpers/tmp.js'
-import { EK_POLICY, flipByte } from '../attest/helpers.js'
+import { EK_POLICY, flipByte, publicJwkOf } from '../attest/helpers.js'
 import { bootKey } from '../attest/tools-agent.js'
 import { RsaKeyFactory, SoftTpm, SoftTpmError, type KeyKind } from './soft-tpm.js'
 import { SoftCa } from './soft-ca.js'
@@ -268,4 +268,19 @@ t.test('cross-checked with tpm2-tools and openssl', async (t) => {
       await t.rejects(run('openssl', ['verify', '-CAfile', f('other.pem'), f('ek.pem')]), 'another CA')
     })
   }
+})
+
+t.test('public JWKs of sync-generated keys do not deadlock (Node 20, test/attest/helpers.ts publicJwkOf)', async (t) => {
+  // export({ format: 'jwk' }) of a generateKeyPairSync key hung within a second in such a loop on node v20.20.2
+  // (a GC during the export frees the key-generation job, whose destructor waits for the lock the export holds);
+  // the soft TPMs encode every key through publicJwkOf. A hang here fails the test at tap's timeout.
+  let same = 0
+  const n = 20_000
+  for (let i = 0; i < n; i++) {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const jwk = publicJwkOf(privateKey)
+    const point = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-64)
+    if (Buffer.from(jwk.x!, 'base64url').equals(point.subarray(0, 32)) && Buffer.from(jwk.y!, 'base64url').equals(point.subarray(32))) same++
+  }
+  t.equal(same, n, 'every JWK is the key’s point')
 })

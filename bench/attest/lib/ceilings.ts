@@ -6,7 +6,7 @@
  * one core.
  */
 import {
-  constants, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes, sign, verify, createHash, type KeyObject,
+  constants, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes, sign, verify, createHash, type KeyObject,
 } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -79,7 +79,8 @@ export async function ceilings (d: Dist, ms: number): Promise<Ceiling[]> {
   add('P-256 key generation + ECDH', 'node:crypto', rate(() => diffieHellman({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, publicKey: eccEk }), ms), 'what MakeCredential does for an ECC EK')
   const es = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   add('ES256 sign (P-256 ECDSA)', 'node:crypto', rate(() => sign('sha256', nonce, { key: es.privateKey, dsaEncoding: 'ieee-p1363' }), ms))
-  const jwk = await exportJWK(es.privateKey)
+  // through PKCS#8: a JWK export of a generateKeyPairSync key can deadlock (test/attest/helpers.ts publicJwkOf)
+  const jwk = await exportJWK(createPrivateKey({ key: es.privateKey.export({ format: 'der', type: 'pkcs8' }), format: 'der', type: 'pkcs8' }))
   const joseKey = await importJWK(jwk, 'ES256')
   const claims = { groups: ['compute'], att: 'b3a0c1f2-0000-4000-8000-000000000000', cnf: { jkt: 'x'.repeat(43) } }
   add('ES256 JWT sign (jose SignJWT, one in flight)', 'jose', await rateAsync(async () => await new SignJWT(claims)

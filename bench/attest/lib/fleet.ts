@@ -6,6 +6,7 @@
  * AttestFinish with the PCR values, the event log and the boot key.
  */
 import { createHash, generateKeyPairSync } from 'node:crypto'
+import { publicJwkOf } from '../../../test/attest/helpers.js'
 import { RsaKeyFactory, SoftTpm, type KeyKind } from '../../../test/sim/soft-tpm.js'
 import type { AttestFinishRequest, AttestStartRequest } from '../../../server/attest/wire.js'
 import type { Challenge } from '../../../server/attest/service.js'
@@ -49,7 +50,7 @@ export function startRequest (n: SimNode): AttestStartRequest {
 /** A fresh boot key (P-256 public JWK as UTF-8 JSON, what the agent sends). */
 export function bootKeyBytes (): Buffer {
   const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' })
+  const { kty, crv, x, y } = publicJwkOf(publicKey)
   return Buffer.from(JSON.stringify({ kty, crv, x, y }))
 }
 
