@@ -11,8 +11,8 @@
  * (a) ceilings  node:crypto / jose on one core, and the server's building blocks.
  * (b) service   AttestationService (compiled, from dist/) with SQLite, tokens and
  *               the production logger: first boot of N nodes (tofu + learn), the
- *               admin approves, then R reboot rounds (enforce). The soft TPMs'
- *               side runs between the timed server phases.
+ *               admin approves, then R reboot rounds (enforce). The soft TPMs
+ *               run in a thread of their own, between the timed server phases.
  * (c) http      the same against the node HTTP server (fastify on 127.0.0.1, in a
  *               child process running dist/ code), protobuf bodies, 64 in flight.
  *
@@ -30,7 +30,6 @@ import { ceilings, type Ceiling } from './lib/ceilings.js'
 import { ROOT, build, loadDist, staleSources } from './lib/dist.js'
 import { httpRounds, type HttpResult } from './lib/http-stage.js'
 import { startProfile, topSelfTime, type SelfTime } from './lib/profile.js'
-import { rebootAll } from './lib/fleet.js'
 import { waitQuiet } from './lib/measure.js'
 import { approveAll, makeEnv, makeService, planImage, serviceRound, type RoundResult } from './lib/service-stage.js'
 
@@ -110,7 +109,7 @@ log(`netboot attestation benchmark, ${when.toISOString()}: ${machine.cpus} × ${
 let ceilingRows: Ceiling[] = []
 const serviceRows: RoundResult[] = []
 const httpRows: HttpResult[] = []
-const profiles: { what: string; file: string; busyMs: number; clientMs?: number; top: SelfTime[] }[] = []
+const profiles: { what: string; file: string; busyMs: number; top: SelfTime[] }[] = []
 
 // ---- (a) ----------------------------------------------------------------------
 if (OPTS.stages.includes('ceilings')) {
@@ -134,12 +133,12 @@ if (OPTS.stages.includes('service')) {
       serviceRows.push(first)
       printRound(first)
       save()
-      await approveAll(env.store, env.fleet)
+      await approveAll(env.store, env.fleet.nodes)
       await planImage(env.store)
       const svcs = await Promise.all(settings.map(async (t) => await makeService(d, env, 'enforce', t)))
       for (let r = 1; r <= OPTS.rounds; r++) {
         for (const [k, t] of settings.entries()) {
-          rebootAll(env.fleet)
+          await env.fleet.reboot()
           await quiet()
           const last = r === OPTS.rounds
           const file = join(OUT, `attest-${stamp}-service-${kind}${t === undefined ? '' : `-t${t}`}.cpuprofile`)
@@ -148,7 +147,7 @@ if (OPTS.stages.includes('service')) {
           if (stop !== undefined) {
             await stop()
             const p = topSelfTime(file, ROOT)
-            profiles.push({ what: `service ${kind} reboot ${r}${label(t)}`, file, busyMs: p.busyMs, clientMs: p.clientMs, top: p.functions })
+            profiles.push({ what: `service ${kind} reboot ${r}${label(t)}`, file, busyMs: p.busyMs, top: p.functions })
           }
           serviceRows.push(rr)
           printRound(rr)
@@ -176,7 +175,7 @@ if (OPTS.stages.includes('http')) {
 }
 
 for (const p of profiles) {
-  log(`\nprofile ${p.what}: ${p.busyMs} ms busy on the main thread${p.clientMs !== undefined ? ` (the simulated nodes' ${p.clientMs} ms left out)` : ''}, top self time (${p.file.replace(`${ROOT}/`, '')})`)
+  log(`\nprofile ${p.what}: ${p.busyMs} ms busy on the main thread, top self time (${p.file.replace(`${ROOT}/`, '')})`)
   for (const f of p.top) log(`  ${f.pct.toFixed(1).padStart(5)}%  ${f.fn.slice(0, 40).padEnd(40)} ${f.where}`)
 }
 

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { attest, PROTOBUF_CONTENT_TYPE } from '../../../proto/index.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
 import { DIST, ROOT } from './dist.js'
-import { agentFinish, rebootAll, type SimNode } from './fleet.js'
+import type { FleetThread } from './fleet-thread.js'
 import { percentile, pool, round, span, threadSeconds } from './measure.js'
 import { topSelfTime, type SelfTime } from './profile.js'
 import { PUBLIC_URL, approveAll, type Env } from './service-stage.js'
@@ -111,7 +111,7 @@ export interface HttpOptions {
   quiet: (pids: readonly number[]) => Promise<void>
 }
 
-async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOptions, label: { kind: KeyKind; round: string; policy: string }): Promise<HttpResult> {
+async function httpRound (srv: ServerChild, fleet: FleetThread, o: HttpOptions, label: { kind: KeyKind; round: string; policy: string }): Promise<HttpResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.concurrency })
   const lat = { start: [] as number[], finish: [] as number[] }
   const fails: Record<string, number> = {}
@@ -143,22 +143,22 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
   }
   const t0 = Date.now()
   try {
-    for (let b = 0; b < fleet.length && Date.now() - t0 < o.roundDeadlineMs; b += o.batch) {
-      const batch = fleet.slice(b, b + o.batch)
-      const bodies = batch.map((n) => attest.AttestStart.encode({ version: 1, macs: [n.mac], ekPublic: n.tpm.ekPublic, akPublic: n.tpm.akPublic }).finish())
+    const n = fleet.nodes.length
+    for (let b = 0; b < n && Date.now() - t0 < o.roundDeadlineMs; b += o.batch) {
+      const size = Math.min(o.batch, n - b)
+      const bodies = (await fleet.startRequests(b, b + size)).map((r) => attest.AttestStart.encode({ version: 1, macs: r.macs, ekPublic: r.ekPublic, akPublic: r.akPublic }).finish())
       const chs = await timed(async () => await pool(bodies, o.concurrency, async (body) => {
         const r = await post(agent, srv.port, '/attest/v1/start', body)
         if (r.status !== 200) throw refusal(r)
         lat.start.push(r.ms)
         return attest.AttestChallenge.decode(r.body)
       }))
-      const fins: Uint8Array[] = []
-      chs.forEach((c, i) => {
-        if (c.status === 'rejected') { fail(c.reason); return }
-        const ch = c.value
-        const f = agentFinish(batch[i]!, { session: ch.session, credentialBlob: Buffer.from(ch.credentialBlob), encryptedSecret: Buffer.from(ch.encryptedSecret), nonce: Buffer.from(ch.nonce), pcrs: ch.pcrs, bank: ch.bank })
-        fins.push(attest.AttestFinish.encode({ ...f, pcrValues: Object.fromEntries(f.pcrValues) }).finish())
-      })
+      for (const c of chs) if (c.status === 'rejected') fail(c.reason)
+      const fins = (await fleet.finishes(b, chs.map((c) => c.status === 'rejected'
+        ? null
+        : { session: c.value.session, credentialBlob: Buffer.from(c.value.credentialBlob), encryptedSecret: Buffer.from(c.value.encryptedSecret), nonce: Buffer.from(c.value.nonce), pcrs: c.value.pcrs, bank: c.value.bank })))
+        .filter((f) => f !== null)
+        .map((f) => attest.AttestFinish.encode({ ...f, pcrValues: Object.fromEntries(f.pcrValues) }).finish())
       const rs = await timed(async () => await pool(fins, o.concurrency, async (body) => {
         const r = await post(agent, srv.port, '/attest/v1/finish', body)
         if (r.status !== 200) throw refusal(r)
@@ -166,7 +166,7 @@ async function httpRound (srv: ServerChild, fleet: readonly SimNode[], o: HttpOp
         return attest.AttestResult.decode(r.body)
       }))
       for (const r of rs) if (r.status === 'rejected') fail(r.reason); else ok++
-      done += batch.length
+      done += size
     }
   } finally {
     agent.destroy()
@@ -202,12 +202,12 @@ export async function httpRounds (env: Env, kind: KeyKind, o: HttpOptions, print
   } finally {
     await srv.stop()
   }
-  await approveAll(env.store, env.fleet)
+  await approveAll(env.store, env.fleet.nodes)
   const name = `attest-${o.stamp}-http-${kind}.cpuprofile`
   srv = await ServerChild.start(env, 'enforce', o.serverNodeArgs, o.profile ? { dir: o.out, name } : undefined, o.verifyThreads.at(-1))
   try {
     for (let i = 1; i <= o.rounds; i++) {
-      rebootAll(env.fleet)
+      await env.fleet.reboot()
       await o.quiet([srv.pid])
       const r = await httpRound(srv, env.fleet, o, { kind, round: `reboot ${i}: enforce`, policy: 'enforce' })
       print(r)

@@ -1,8 +1,8 @@
 /**
  * Stage (b): attestations through AttestationService (dist/), no HTTP. Each round
  * runs in phases over batches of nodes: every start (timed, `concurrency` calls
- * in flight), then the soft TPMs' side for the batch (timed apart, the server
- * idle), then every finish (timed). The server's figures are the start and
+ * in flight), then the soft TPMs' side for the batch (in their own thread,
+ * fleet-thread.ts; timed apart, the server idle), then every finish (timed). The server's figures are the start and
  * finish phases only: attestations/s = attestations ÷ (start + finish wall
  * time), CPU µs = this process's CPU (all threads, the libuv pool included) in
  * those phases ÷ attestations.
@@ -21,7 +21,7 @@ import type { AttestFinishRequest } from '../../../server/attest/wire.js'
 import type { SqliteStore } from '../../../server/store/sqlite/sqlite-store.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
 import type { Dist } from './dist.js'
-import { agentFinish, makeFleet, startRequest, type SimNode } from './fleet.js'
+import { FleetThread, type FleetNode } from './fleet-thread.js'
 import { failures, pool, round, span, type Span } from './measure.js'
 
 export const PCRS = [0, 1, 2, 3, 4, 5, 6, 7]
@@ -73,20 +73,21 @@ export interface Env {
   readonly dbPath: string
   readonly keysDir: string
   readonly store: SqliteStore
-  readonly fleet: SimNode[]
+  /** the nodes' TPMs, in a thread of their own */
+  readonly fleet: FleetThread
   close (): Promise<void>
 }
 
 /** A fresh store with the fleet's nodes in the inventory (group `compute`). */
 export async function makeEnv (d: Dist, kind: KeyKind, nodes: number, rounds: number): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), `netboot-bench-attest-${kind}-`))
-  const fleet = makeFleet(kind, nodes, kind === 'rsa' ? 'r' : 'e', rounds)
+  const fleet = await FleetThread.open(kind, nodes, kind === 'rsa' ? 'r' : 'e', rounds)
   const dbPath = join(dir, 'netboot.db')
   const store = d.sqlite.SqliteStore.open(dbPath)
-  await store.importNodes(fleet.map((n) => ({ name: n.name, groups: ['compute'], interfaces: [{ mac: n.mac }] })), { createGroups: true, source: 'bench' }, ADMIN)
+  await store.importNodes(fleet.nodes.map((n) => ({ name: n.name, groups: ['compute'], interfaces: [{ mac: n.mac }] })), { createGroups: true, source: 'bench' }, ADMIN)
   return {
     dir, dbPath, keysDir: join(dir, 'keys'), store, fleet,
-    close: async () => { await store.close(); rmSync(dir, { recursive: true, force: true }) },
+    close: async () => { await fleet.close(); await store.close(); rmSync(dir, { recursive: true, force: true }) },
   }
 }
 
@@ -99,7 +100,7 @@ export function attestationConfig (policy: 'learn' | 'enforce', verifyThreads?: 
 }
 
 /** The admin's approval of every node's learned values (`netboot pcr approve`), between rounds; how many nodes had some. */
-export async function approveAll (store: SqliteStore, fleet: readonly SimNode[]): Promise<number> {
+export async function approveAll (store: SqliteStore, fleet: readonly FleetNode[]): Promise<number> {
   let approved = 0
   for (const n of fleet) {
     try {
@@ -127,7 +128,7 @@ export async function planImage (store: SqliteStore): Promise<void> {
 export interface RoundOptions { concurrency: number; batch: number; deadlineMs: number }
 
 /** One attestation of every node of the fleet through `svc`, in batches (see the header). */
-export async function serviceRound (svc: AttestationService, fleet: readonly SimNode[], o: RoundOptions, label: { kind: KeyKind; round: string; policy: string }): Promise<RoundResult> {
+export async function serviceRound (svc: AttestationService, fleet: FleetThread, o: RoundOptions, label: { kind: KeyKind; round: string; policy: string }): Promise<RoundResult> {
   const start = zero()
   const finish = zero()
   let tpmMs = 0
@@ -136,17 +137,17 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
   const fails: Record<string, number> = {}
   const merge = (f: Record<string, number>): void => { for (const [k, v] of Object.entries(f)) fails[k] = (fails[k] ?? 0) + v }
   const t0 = Date.now()
-  for (let b = 0; b < fleet.length && Date.now() - t0 < o.deadlineMs; b += o.batch) {
-    const batch = fleet.slice(b, b + o.batch)
-    const reqs = batch.map(startRequest)
+  const n = fleet.nodes.length
+  for (let b = 0; b < n && Date.now() - t0 < o.deadlineMs; b += o.batch) {
+    const size = Math.min(o.batch, n - b)
+    const reqs = await fleet.startRequests(b, b + size)
     let s = span()
     const chs = await pool(reqs, o.concurrency, async (r, i) => await svc.start(r, `10.1.${(b + i) >> 8 & 0xff}.${(b + i) & 0xff}`))
     add(start, s())
     merge(failures(chs))
 
     const tp = span()
-    const fins: AttestFinishRequest[] = []
-    chs.forEach((c, i) => { if (c.status === 'fulfilled') fins.push(agentFinish(batch[i]!, c.value)) })
+    const fins = (await fleet.finishes(b, chs.map((c) => c.status === 'fulfilled' ? c.value : null))).filter((f) => f !== null)
     tpmMs += tp().cpuMs
 
     s = span()
@@ -154,26 +155,26 @@ export async function serviceRound (svc: AttestationService, fleet: readonly Sim
     add(finish, s())
     merge(failures(rs))
     ok += rs.filter((r) => r.status === 'fulfilled').length
-    done += batch.length
+    done += size
   }
   const wallMs = start.wallMs + finish.wallMs
-  const n = Math.max(1, ok)
+  const per = Math.max(1, ok)
   return {
     ...label,
     nodes: done,
     ok,
     failures: fails,
     attestationsPerSec: round((ok * 1000) / wallMs),
-    cpuUsPerAttestation: round(((start.cpuMs + finish.cpuMs) * 1000) / n),
-    mainCpuUsPerAttestation: round(((start.mainCpuMs + finish.mainCpuMs) * 1000) / n),
-    startCpuUs: round((start.cpuMs * 1000) / n),
-    finishCpuUs: round((finish.cpuMs * 1000) / n),
-    wallUsPerAttestation: round((wallMs * 1000) / n),
+    cpuUsPerAttestation: round(((start.cpuMs + finish.cpuMs) * 1000) / per),
+    mainCpuUsPerAttestation: round(((start.mainCpuMs + finish.mainCpuMs) * 1000) / per),
+    startCpuUs: round((start.cpuMs * 1000) / per),
+    finishCpuUs: round((finish.cpuMs * 1000) / per),
+    wallUsPerAttestation: round((wallMs * 1000) / per),
     elu: round((start.eluWeighted + finish.eluWeighted) / wallMs, 2),
-    gcPauseUsPerAttestation: round(((start.gcMs + finish.gcMs) * 1000) / n),
+    gcPauseUsPerAttestation: round(((start.gcMs + finish.gcMs) * 1000) / per),
     othersCores: round((start.othersCoreMs + finish.othersCoreMs) / wallMs, 2),
-    tpmUsPerAttestation: round((tpmMs * 1000) / n),
-    ...(done < fleet.length ? { note: `stopped after ${done} of ${fleet.length} nodes at the ${o.deadlineMs / 1000} s deadline` } : {}),
+    tpmUsPerAttestation: round((tpmMs * 1000) / per),
+    ...(done < n ? { note: `stopped after ${done} of ${n} nodes at the ${o.deadlineMs / 1000} s deadline` } : {}),
   }
 }
 
