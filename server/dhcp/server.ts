@@ -19,7 +19,15 @@ import { DHCP_RECV_BUFFER_BYTES, sizeUdpBuffers, UDP_BUFFER_BYTES, type BufferSi
 import { decodePacket, macOf, validateClientRequest } from './codec/index.js'
 import type { Decision, DhcpEngine } from './engine.js'
 
-export interface DhcpServerOptions {
+/**
+ * Where the counters and the histogram go: registered on `registry`, or observed on
+ * `metrics` (the worker thread's, which relays them to the main thread's: worker.ts).
+ */
+export type DhcpServerOptions = DhcpServerSetup & (
+  | { readonly registry: Registry; readonly metrics?: undefined }
+  | { readonly metrics: DhcpMetrics; readonly registry?: undefined })
+
+interface DhcpServerSetup {
   readonly engine: DhcpEngine
   /** Provisioning interfaces; empty = one unbound socket for everything. */
   readonly interfaces: readonly string[]
@@ -31,12 +39,6 @@ export interface DhcpServerOptions {
   /** Where replies to clients go; 68 except in tests. */
   readonly clientPort?: number
   readonly log: Logger
-  readonly registry: Registry
-  /**
-   * Where the counters and the histogram are observed instead of `registry`'s
-   * metrics (the worker thread relays them to the main thread's: worker.ts).
-   */
-  readonly metrics?: DhcpMetrics
   /**
    * Kernel receive and send buffer per socket, octets (default 32 MiB receive,
    * 4 MiB send; past net.core.rmem_max / wmem_max with CAP_NET_ADMIN, else capped
@@ -58,7 +60,7 @@ export class DhcpServer {
   private readonly logsInfo: boolean
 
   constructor (private readonly o: DhcpServerOptions) {
-    this.metrics = o.metrics ?? dhcpMetrics(o.registry)
+    this.metrics = o.metrics !== undefined ? o.metrics : dhcpMetrics(o.registry)
     this.logsInfo = o.log.isLevelEnabled('info')
   }
 

@@ -17,7 +17,6 @@
  * else keeps its loop alive (the parentPort listener is removed).
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { Registry } from 'prom-client'
 import type { LoadedConfig } from '../config/load.js'
 import { SqliteStore } from '../store/sqlite/sqlite-store.js'
 import type { ClientMessageType, DhcpPacket } from './codec/index.js'
@@ -117,7 +116,7 @@ async function start (): Promise<{ leases: number }> {
   store.followGeneration(Atomics.load(generation, 0))
   const leases = await LeaseTable.load(store, Date.now())
   const engine = new FollowingEngine(engineConfig(init.config as LoadedConfig, [...init.subnets]), store, leases)
-  server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level, send), registry: new Registry(), metrics })
+  server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level, send), metrics })
   await server.start()
   return { leases: leases.size }
 }
