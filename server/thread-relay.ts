@@ -13,6 +13,8 @@
  *   are not built. Errors cross as pino's err serializer writes them (type,
  *   message, stack, code, errno, syscall): a structured clone would keep only
  *   name, message and stack.
+ * - `runService`: start, close and the test-only crash, as every service thread
+ *   handles them.
  */
 import type { MessagePort } from 'node:worker_threads'
 import pino, { type Logger } from 'pino'
@@ -92,6 +94,62 @@ export class Outbox<M extends { readonly t: string }> {
         }
       }
     }
+  }
+}
+
+/** What the host sends every service thread (service-thread.ts); a service adds its own. */
+export type HostMessage = { readonly t: 'close' } | { readonly t: 'crash', readonly message: string }
+
+export interface ServiceRun<L, O> {
+  /** Starts the service; resolves to its `listening` message. */
+  start (): Promise<L>
+  /** Stops it (sockets, files, store) once a start has settled, on the host's close. */
+  stop (): Promise<void>
+  /** Releases what a failed start left open, before `start-failed` is sent. */
+  abandon? (): Promise<void>
+  /** The service's own messages from the host. */
+  onMessage? (m: O): void
+}
+
+/**
+ * The worker's side of the life the host supervises (service-thread.ts): starts the
+ * service and sends its `listening` message, or `start-failed` after `abandon`; on
+ * `close`, stops it (after a start still running) and sends `closed`; on the test-only
+ * `crash`, throws on the loop as a bug would. The port's listener is removed when
+ * closing or when the start failed: then nothing keeps the thread's loop alive.
+ */
+export async function runService<L extends { readonly t: string }, O extends { readonly t: string }> (
+  port: MessagePort,
+  outbox: Pick<Outbox<L | StartFailed | { t: 'closed' }>, 'send' | 'flush'>,
+  s: ServiceRun<L, O>,
+): Promise<void> {
+  let starting: Promise<unknown> = Promise.resolve()
+  let closing = false
+  const close = async (): Promise<void> => {
+    if (closing) return
+    closing = true
+    port.off('message', onMessage)
+    await starting.catch(() => {})
+    await s.stop()
+    outbox.send({ t: 'closed' })
+    outbox.flush()
+  }
+  const onMessage = (m: HostMessage | O): void => {
+    if (m.t === 'close') void close()
+    else if (m.t === 'crash') setImmediate(() => { throw new Error((m as { message: string }).message) })
+    else s.onMessage?.(m as O)
+  }
+  port.on('message', onMessage)
+  try {
+    const start = s.start()
+    starting = start
+    outbox.send(await start)
+    outbox.flush()
+  } catch (e) {
+    port.off('message', onMessage)
+    await s.abandon?.()
+    outbox.send(startFailed(e))
+    outbox.flush()
   }
 }
 

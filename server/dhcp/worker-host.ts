@@ -55,7 +55,6 @@ import { workerScript } from '../worker-url.js'
 import type { SubnetRuntime } from './engine.js'
 import { dhcpMetrics, type DhcpMetrics } from './server.js'
 
-export { LEVELS, type LevelName } from '../thread-relay.js'
 
 /** What startDhcp returns in either mode (DhcpServer in-process, the host in worker mode). */
 export interface DhcpService {
@@ -90,10 +89,6 @@ export interface WorkerInit {
   /** Int32Array[1]: the main store's generation. */
   readonly generation: SharedArrayBuffer
 }
-
-export type ToWorker =
-  | { t: 'close' }
-  | { t: 'crash', message: string }
 
 /** Counter increments of one turn: [metric, label value, count]. */
 export type CounterDelta = [metric: 'requests' | 'replies' | 'drops', label: string, n: number]

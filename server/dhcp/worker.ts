@@ -8,7 +8,7 @@
  * - in: workerData (the parsed configuration, the subnets as the main thread
  *   resolved them, socket settings, the database file, the log level, the
  *   shared word holding the main store's generation), then messages: close,
- *   and a test-only crash;
+ *   and a test-only crash (../thread-relay.ts runService);
  * - out: `listening` or `start-failed`, then batches of log records and metric
  *   observations (one postMessage per turn of the loop, records in the order
  *   they happened), and `closed`.
@@ -24,8 +24,8 @@ import { DhcpEngine, type Decision, type EngineConfig } from './engine.js'
 import { LeaseTable } from './lease/table.js'
 import { DhcpServer, type DhcpMetrics } from './server.js'
 import { engineConfig } from './setup.js'
-import { Outbox, startFailed, workerLogger } from '../thread-relay.js'
-import type { CounterDelta, FromWorker, ToWorker, WorkerInit } from './worker-host.js'
+import { Outbox, runService, workerLogger } from '../thread-relay.js'
+import type { CounterDelta, FromWorker, WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
@@ -42,7 +42,6 @@ const outbox = new Outbox<FromWorker>(port, 'dhcp', (add) => {
   latency = []
 })
 const send = (m: FromWorker): void => { outbox.send(m) }
-const flush = (): void => { outbox.flush() }
 const schedule = (): void => { outbox.schedule() }
 
 /** Counter increments summed per (metric, label) until the turn's message; latency observations listed. */
@@ -83,53 +82,25 @@ class FollowingEngine extends DhcpEngine {
 
 let store: SqliteStore | undefined
 let server: DhcpServer | undefined
-let starting: Promise<unknown> = Promise.resolve()
-let closing = false
 
-async function close (): Promise<void> {
-  if (closing) return
-  closing = true
-  port.off('message', onMessage)
-  await starting.catch(() => {})
-  await server?.close()
-  // commits the leases saved in this turn; their exchanges' replies are not sent (the sockets are closed)
-  await store?.close()
-  send({ t: 'closed' })
-  flush()
-}
-
-function onMessage (m: ToWorker): void {
-  switch (m.t) {
-    case 'close':
-      void close()
-      break
-    case 'crash':
-      // test hook: an uncaught exception on the worker's loop, as a bug in the engine would raise
-      setImmediate(() => { throw new Error(m.message) })
-      break
-  }
-}
-port.on('message', onMessage)
-
-async function start (): Promise<{ leases: number }> {
-  store = SqliteStore.open(init.dbPath, { synchronous: init.synchronous })
-  store.followGeneration(Atomics.load(generation, 0))
-  const leases = await LeaseTable.load(store, Date.now())
-  const engine = new FollowingEngine(engineConfig(init.config as LoadedConfig, [...init.subnets]), store, leases)
-  server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level, send), metrics })
-  await server.start()
-  return { leases: leases.size }
-}
-
-try {
-  starting = start()
-  const { leases } = await (starting as ReturnType<typeof start>)
-  send({ t: 'listening', ports: server!.ports(), leases, ...(server!.socketBuffers() !== undefined ? { buffers: server!.socketBuffers()! } : {}) })
-  flush()
-} catch (e) {
-  port.off('message', onMessage)
-  await server?.close().catch(() => {})
-  await store?.close().catch(() => {})
-  send(startFailed(e))
-  flush()
-}
+await runService<FromWorker, never>(port, outbox, {
+  start: async () => {
+    store = SqliteStore.open(init.dbPath, { synchronous: init.synchronous })
+    store.followGeneration(Atomics.load(generation, 0))
+    const leases = await LeaseTable.load(store, Date.now())
+    const engine = new FollowingEngine(engineConfig(init.config as LoadedConfig, [...init.subnets]), store, leases)
+    server = new DhcpServer({ ...init.server, engine, log: workerLogger(init.level, send), metrics })
+    await server.start()
+    const buffers = server.socketBuffers()
+    return { t: 'listening', ports: server.ports(), leases: leases.size, ...(buffers !== undefined ? { buffers } : {}) }
+  },
+  stop: async () => {
+    await server?.close()
+    // commits the leases saved in this turn; their exchanges' replies are not sent (the sockets are closed)
+    await store?.close()
+  },
+  abandon: async () => {
+    await server?.close().catch(() => {})
+    await store?.close().catch(() => {})
+  },
+})

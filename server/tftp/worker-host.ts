@@ -33,8 +33,7 @@ import type { Logger } from 'pino'
 import { createTftpServer, type TftpEvents, type TftpServer, type TftpServerOptions } from './server.js'
 import { workerScript } from '../worker-url.js'
 import { ServiceThread, levelOf, type RestartBudget, type ThreadMessage } from '../service-thread.js'
-import type { LevelName } from '../thread-relay.js'
-export { LEVELS, type LevelName } from '../thread-relay.js'
+import type { HostMessage, LevelName } from '../thread-relay.js'
 
 /** How often the worker publishes its transfer counts. */
 export const COUNTS_MS = 10
@@ -53,10 +52,9 @@ export interface WorkerInit {
   readonly counts: SharedArrayBuffer
 }
 
-export type ToWorker =
-  | { t: 'files', files: Record<string, Uint8Array> }
-  | { t: 'close' }
-  | { t: 'crash', message: string }
+/** New virtual file bytes, besides close and the test-only crash (../thread-relay.ts). */
+export type FilesMessage = { t: 'files', files: Record<string, Uint8Array> }
+export type ToWorker = FilesMessage | HostMessage
 
 /** The TFTP thread's own messages (ThreadMessage: batches, log records, start-failed, closed). */
 export type TftpMessage =

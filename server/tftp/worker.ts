@@ -6,7 +6,8 @@
  * worker-host.ts):
  *
  * - in: workerData (settings, log level, virtual file bytes, links out of the
- *   root), then messages: new virtual file bytes, close, and a test-only crash;
+ *   root), then messages: new virtual file bytes, close, and a test-only crash
+ *   (../thread-relay.ts runService);
  * - out: `listening` or `start-failed`, then batches of log records and event
  *   hook calls (one postMessage per turn of the loop, in the order they
  *   happened), and `closed`. Counts of running and queued transfers are written
@@ -19,8 +20,8 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { createTftpServer, type TftpEvents } from './server.js'
 import { keptFile } from './linked.js'
 import type { VirtualFile } from './files.js'
-import { Outbox, startFailed, workerLogger } from '../thread-relay.js'
-import { COUNTS_MS, type FromWorker, type ToWorker, type WorkerInit } from './worker-host.js'
+import { Outbox, runService, workerLogger } from '../thread-relay.js'
+import { COUNTS_MS, type FilesMessage, type FromWorker, type WorkerInit } from './worker-host.js'
 
 const init = workerData as WorkerInit
 const port = parentPort!
@@ -28,7 +29,6 @@ const counts = new Int32Array(init.counts)
 
 const outbox = new Outbox<FromWorker>(port, 'tftp')
 const send = (m: FromWorker): void => { outbox.send(m) }
-const flush = (): void => { outbox.flush() }
 
 // ---- the server -------------------------------------------------------------
 
@@ -55,51 +55,22 @@ const countTimer = setInterval(() => {
   Atomics.store(counts, 1, server.queuedRequests())
 }, COUNTS_MS)
 
-let starting: Promise<unknown> = Promise.resolve()
-let closing = false
-async function close (): Promise<void> {
-  if (closing) return
-  closing = true
-  port.off('message', onMessage)
-  await starting.catch(() => {})
-  await server.close()
-  clearInterval(countTimer)
-  Atomics.store(counts, 0, 0)
-  Atomics.store(counts, 1, 0)
-  send({ t: 'closed' })
-  flush()
-}
-
-function onMessage (m: ToWorker): void {
-  switch (m.t) {
-    case 'files':
-      for (const [name, v] of Object.entries(m.files)) {
-        if (!virtualFiles.has(name) || name in init.links) {
-          send({ t: 'log', level: 'warn', obj: { file: name }, msg: 'tftp worker: not a virtual file of this server; update ignored' })
-          continue
-        }
-        bytes.set(name, Buffer.from(v.buffer, v.byteOffset, v.byteLength))
+await runService<FromWorker, FilesMessage>(port, outbox, {
+  start: async () => ({ t: 'listening', port: (await server.start()).port }),
+  stop: async () => {
+    await server.close()
+    clearInterval(countTimer)
+    Atomics.store(counts, 0, 0)
+    Atomics.store(counts, 1, 0)
+  },
+  abandon: async () => { clearInterval(countTimer) },
+  onMessage: (m) => {
+    for (const [name, v] of Object.entries(m.files)) {
+      if (!virtualFiles.has(name) || name in init.links) {
+        send({ t: 'log', level: 'warn', obj: { file: name }, msg: 'tftp worker: not a virtual file of this server; update ignored' })
+        continue
       }
-      break
-    case 'close':
-      void close()
-      break
-    case 'crash':
-      // test hook: an uncaught exception on the worker's loop, as a bug in the engine would raise
-      setImmediate(() => { throw new Error(m.message) })
-      break
-  }
-}
-port.on('message', onMessage)
-
-try {
-  starting = server.start()
-  const { port: bound } = await (starting as ReturnType<typeof server.start>)
-  send({ t: 'listening', port: bound })
-  flush()
-} catch (e) {
-  clearInterval(countTimer)
-  port.off('message', onMessage)
-  send(startFailed(e))
-  flush()
-}
+      bytes.set(name, Buffer.from(v.buffer, v.byteOffset, v.byteLength))
+    }
+  },
+})

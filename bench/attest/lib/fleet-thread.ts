@@ -23,7 +23,8 @@ export type FleetRequest =
 /** A node of the fleet as the server's inventory knows it. */
 export interface FleetNode { readonly name: string; readonly mac: string }
 
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+/** A Buffer over a structured clone's Uint8Array (no copy). */
+export const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 export class FleetThread {
   private queue: Promise<unknown> = Promise.resolve()

@@ -8,11 +8,10 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { AttestFinishRequest, AttestStartRequest } from '../../../server/attest/wire.js'
 import type { KeyKind } from '../../../test/sim/soft-tpm.js'
 import { agentFinish, makeFleet, rebootAll, startRequest } from './fleet.js'
-import type { FleetRequest, WireChallenge } from './fleet-thread.js'
+import { buf, type FleetRequest, type WireChallenge } from './fleet-thread.js'
 
 const { kind, n, prefix, rounds } = workerData as { kind: KeyKind; n: number; prefix: string; rounds: number }
 const fleet = makeFleet(kind, n, prefix, rounds)
-const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 function answer (r: FleetRequest): AttestStartRequest[] | (AttestFinishRequest | null)[] | null {
   switch (r.op) {
